@@ -1,0 +1,100 @@
+import type { ServerKeySet } from '../ticket/ticket-keys.js';
+
+// Messages on the control channel (the "dedicated network" of seed 000 claim 3): separate
+// loopback listeners that the public ports never expose, authenticated by a per-server bearer
+// token (see ticket-keys.ts controlToken). The shapes here are the contract between the
+// reception and the content servers, whatever carries them (HTTP now, Redis later).
+
+/** Where a content server stands relative to the reception (seed 001 ¶0043). */
+export interface ServerLocation {
+  readonly area: string;
+  /** Cost of reaching it from the reception (e.g. RTT in ms); lower is nearer. */
+  readonly cost: number;
+}
+
+/** One transfer in progress or a slot held for a ticket not yet used. */
+export interface SlotReport {
+  readonly ticketId: string;
+  /** Bytes still to send for the ticket to be consumed. */
+  readonly remainingBytes: number;
+  /** Recent send rate of this ticket's connections, bytes/s (0 while only held). */
+  readonly bytesPerSecond: number;
+  /** Unix ms when the slot is released if nothing more happens (hold deadline or ticket expiry). */
+  readonly releaseBy: number;
+  readonly state: 'held' | 'active' | 'idle';
+}
+
+/** Content server → reception, every report interval. */
+export interface LoadReport {
+  readonly serverId: string;
+  readonly publicUrl: string;
+  readonly controlUrl: string;
+  readonly location: ServerLocation;
+  /** Number of slots: tickets this server serves at once. */
+  readonly capacity: number;
+  /** Slots taken: held by a notice, or in use. */
+  readonly slotsTaken: number;
+  /** Open connections sending content. */
+  readonly activeTransfers: number;
+  readonly bytesPerSecond: number;
+  readonly memory: { readonly rssBytes: number; readonly heapUsedBytes: number };
+  readonly slots: readonly SlotReport[];
+  /** Version of the key set the server holds; the reply carries a new one when it differs. */
+  readonly keySetVersion: string;
+  /** Unix ms by the server's clock; the reception records the age of every report. */
+  readonly sentAt: number;
+  readonly seq: number;
+  /** True while the server is draining: it accepts no new notices. */
+  readonly draining: boolean;
+}
+
+export interface LoadReportReply {
+  readonly keySet?: ServerKeySet;
+}
+
+/** Reception → content server: the notice of issuance, which is also the allocation check. */
+export interface Notice {
+  readonly ticketId: string;
+  readonly orderId: string;
+  readonly contentId: string;
+  /** Unix ms. */
+  readonly notBefore: number;
+  /** Unix ms: the ticket's expiry. */
+  readonly expiresAt: number;
+  /** Unix ms: if no transfer has started by then, the slot is released. */
+  readonly holdUntil: number;
+  readonly maxConnections: number;
+}
+
+export interface NoticeAccepted {
+  readonly ticketId: string;
+  readonly holdUntil: number;
+}
+
+/** Content server → reception, when a ticket ends. Sent until acknowledged. */
+export interface Completion {
+  readonly ticketId: string;
+  readonly orderId: string;
+  readonly contentId: string;
+  readonly serverId: string;
+  /** completed: every byte was delivered and the ticket is consumed. expired: the window closed first. */
+  readonly outcome: 'completed' | 'expired';
+  readonly bytesDelivered: number;
+  /** Unix ms. */
+  readonly at: number;
+}
+
+/** Reception → content server: place a replica (body is the content bytes). */
+export interface ReplicaHeaders {
+  readonly sha256: string;
+  readonly size: number;
+  readonly fileName: string;
+  readonly mimeType: string;
+}
+
+export const CONTROL_PATHS = {
+  loadReports: '/control/load-reports',
+  completions: '/control/completions',
+  notices: '/control/notices',
+  replicas: '/control/replicas',
+} as const;

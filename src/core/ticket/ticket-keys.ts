@@ -1,0 +1,76 @@
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import type { TicketKey } from './ticket.js';
+
+// Key hierarchy. Only the reception holds the root secret. From it, for each key ID (kid), it
+// derives one 32-byte ticket key per content server:
+//
+//   key(kid, server) = HKDF-SHA256(ikm = root, salt = "tessera/ticket-key/v1", info = kid || server)
+//
+// A content server receives only its own keys (over the authenticated control channel), so it
+// can verify — and at worst mint — tickets for itself alone, never for another server.
+// Rotation adds a kid; the old kid stays accepted for a grace period (at least the longest
+// ticket lifetime) and is then retired: content servers drop it and refuse its tickets with
+// `ticket-key-retired`.
+
+const TICKET_SALT = Buffer.from('tessera/ticket-key/v1');
+
+export function deriveTicketKey(root: Buffer, kid: number, serverId: string): TicketKey {
+  const info = Buffer.alloc(4 + Buffer.byteLength(serverId));
+  info.writeUInt32BE(kid, 0);
+  info.write(serverId, 4, 'ascii');
+  return { kid, secret: Buffer.from(hkdfSync('sha256', root, TICKET_SALT, info, 32)) };
+}
+
+/** A secret for one purpose (control-channel tokens, queue tokens, admin token), from the root. */
+export function derivePurposeSecret(root: Buffer, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', root, Buffer.from('tessera/purpose/v1'), Buffer.from(purpose), 32));
+}
+
+/** The bearer token a content server uses on the control channel; it names the server. */
+export function controlToken(root: Buffer, serverId: string): string {
+  const mac = createHmac('sha256', derivePurposeSecret(root, 'control')).update(serverId).digest('base64url');
+  return `${serverId}.${mac}`;
+}
+
+export function checkControlToken(root: Buffer, token: string): string | undefined {
+  const dot = token.indexOf('.');
+  if (dot <= 0) return undefined;
+  const serverId = token.slice(0, dot);
+  const expected = Buffer.from(controlToken(root, serverId));
+  const given = Buffer.from(token);
+  return expected.length === given.length && timingSafeEqual(expected, given) ? serverId : undefined;
+}
+
+/** One key ID in the reception's keyring. Times are Unix ms. */
+export interface KeyEpoch {
+  readonly kid: number;
+  readonly createdAt: number;
+  /** When it stopped minting (a newer kid became active); null while it is the active one. */
+  readonly supersededAt: number | null;
+  /** When content servers stop accepting it. */
+  readonly retiresAt: number | null;
+}
+
+/** The kid that mints now: the newest that is not superseded. */
+export function activeEpoch(epochs: readonly KeyEpoch[]): KeyEpoch | undefined {
+  let best: KeyEpoch | undefined;
+  for (const e of epochs) if (e.supersededAt === null && (!best || e.kid > best.kid)) best = e;
+  return best;
+}
+
+/** What one content server should hold: keys still accepted, and kids already retired. */
+export interface ServerKeySet {
+  readonly version: string;
+  readonly keys: readonly { readonly kid: number; readonly secret: string }[];
+  readonly retired: readonly number[];
+}
+
+export function serverKeySet(root: Buffer, serverId: string, epochs: readonly KeyEpoch[], nowMs: number): ServerKeySet {
+  const live = epochs.filter((e) => e.retiresAt === null || e.retiresAt > nowMs).sort((a, b) => a.kid - b.kid);
+  const retired = epochs.filter((e) => e.retiresAt !== null && e.retiresAt <= nowMs).map((e) => e.kid).sort((a, b) => a - b);
+  return {
+    version: `${live.map((e) => e.kid).join(',')}/${retired.join(',')}`,
+    keys: live.map((e) => ({ kid: e.kid, secret: deriveTicketKey(root, e.kid, serverId).secret.toString('base64url') })),
+    retired,
+  };
+}
