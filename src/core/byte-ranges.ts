@@ -18,7 +18,8 @@ export type RangeRequest =
  */
 export function parseRange(header: string | undefined, size: number): RangeRequest {
   if (header === undefined) return { kind: 'whole' };
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  // Range units are case-insensitive (RFC 9110 §14.1).
+  const match = /^bytes=(\d*)-(\d*)$/i.exec(header.trim());
   if (!match) return { kind: 'whole' };
   const [, first = '', last = ''] = match;
   if (first === '' && last === '') return { kind: 'whole' };
@@ -63,9 +64,11 @@ export class RangeSet {
 
   /** True when [0, size) is wholly covered. */
   covers(size: number): boolean {
-    if (size === 0) return true;
+    if (size <= 0) return true;
+    // Ranges are sorted, disjoint and never touching, so [0, size) is covered exactly when the
+    // first one spans it; ranges past `size` do not matter.
     const first = this.#ranges[0];
-    return this.#ranges.length === 1 && first !== undefined && first.start === 0 && first.end >= size;
+    return first !== undefined && first.start <= 0 && first.end >= size;
   }
 
   get bytes(): number {

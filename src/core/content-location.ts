@@ -7,7 +7,9 @@ import { isUuid } from './ids.js';
 // serves by content ID only, and refuses anything that is not exactly one ID and one plain
 // name, so no path can ever reach the store's file system.
 
-const FILE_NAME = /^[^/\\\0]{1,255}$/;
+// No separators, and no control characters: the name may end up in a Content-Disposition
+// header or a log line, where CR/LF would split it.
+const FILE_NAME = /^[^/\\\u0000-\u001f\u007f]{1,255}$/;
 
 export interface ContentLocation {
   readonly contentId: string;

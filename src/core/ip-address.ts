@@ -5,7 +5,11 @@ import { isIPv4, isIPv6 } from 'node:net';
 // "::ffff:127.0.0.1" agree.
 
 export function addressToBytes(address: string): Buffer | undefined {
-  const zoneless = address.split('%')[0] ?? '';
+  // A zone ID belongs to a scoped IPv6 address only; node:net validates its spelling, so
+  // "1.2.3.4%eth0" or a dangling "fe80::1%" is refused rather than quietly trimmed.
+  const percent = address.indexOf('%');
+  if (percent >= 0 && !isIPv6(address)) return undefined;
+  const zoneless = percent >= 0 ? address.slice(0, percent) : address;
   if (isIPv4(zoneless)) {
     const out = Buffer.alloc(16);
     out[10] = 0xff;
@@ -32,12 +36,43 @@ export function addressToBytes(address: string): Buffer | undefined {
   } else {
     const left = parse(halves[0] ?? '');
     const right = parse(halves[1] ?? '');
-    groups = [...left, ...new Array<number>(Math.max(0, 8 - left.length - right.length)).fill(0), ...right];
+    // "::" stands for at least one zero group (RFC 4291 §2.2).
+    if (left.length + right.length > 7) return undefined;
+    groups = [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
   }
-  if (groups.length !== 8) return undefined;
+  if (groups.length !== 8 || groups.some((g) => !(g >= 0 && g <= 0xffff))) return undefined;
   const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(g & 0xffff, i * 2));
+  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
   return out;
+}
+
+/**
+ * The canonical text of a 16-byte address: dotted quad for an IPv4-mapped address, RFC 5952
+ * form (lowercase, longest run of two or more zero groups as "::", leftmost on a tie) otherwise.
+ */
+export function bytesToAddress(bytes: Buffer): string {
+  if (bytes.length !== 16) throw new TypeError('an address is 16 bytes');
+  if (isIPv4Mapped(bytes)) return `${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i));
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = (from: number, to: number): string => groups.slice(from, to).map((g) => g.toString(16)).join(':');
+  if (bestStart < 0) return hex(0, 8);
+  return `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
 }
 
 export function isIPv4Mapped(bytes: Buffer): boolean {
@@ -47,6 +82,10 @@ export function isIPv4Mapped(bytes: Buffer): boolean {
 
 /** True when the first `bits` bits of a and b agree. */
 export function samePrefix(a: Buffer, b: Buffer, bits: number): boolean {
+  // Out-of-range bits would make Buffer.compare throw, or (fractions) silently compare fewer.
+  if (!Number.isInteger(bits) || bits < 0 || bits > 8 * Math.min(a.length, b.length)) {
+    throw new TypeError(`prefix bits out of range: ${bits}`);
+  }
   const whole = bits >> 3;
   if (a.compare(b, 0, whole, 0, whole) !== 0) return false;
   const rest = bits & 7;

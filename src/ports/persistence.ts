@@ -72,8 +72,13 @@ export interface OrderStore {
 
 export interface KeyStore {
   listEpochs(): Promise<readonly KeyEpoch[]>;
-  /** Adds a new active epoch and supersedes the previous active one, which retires at `retireOldAt`. Atomic. */
-  rotate(newKid: number, at: number, retireOldAt: number): Promise<void>;
+  /**
+   * Adds epoch `newKid` as the active one and supersedes the previous active one, which retires
+   * at `retireOldAt`. Atomic. `newKid` must be the highest kid + 1: returns false, changing
+   * nothing, when it is not new any more (another reception rotated first); throws TypeError
+   * when it skips kids.
+   */
+  rotate(newKid: number, at: number, retireOldAt: number): Promise<boolean>;
   /** Creates the first epoch if there is none. Safe to call from several receptions at once. */
   ensureInitial(at: number): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { isServerId } from '../ids.js';
 import type { TicketKey } from './ticket.js';
 
 // Key hierarchy. Only the reception holds the root secret. From it, for each key ID (kid), it
@@ -15,6 +16,10 @@ import type { TicketKey } from './ticket.js';
 const TICKET_SALT = Buffer.from('tessera/ticket-key/v1');
 
 export function deriveTicketKey(root: Buffer, kid: number, serverId: string): TicketKey {
+  // The info is kid || server ID; a server ID outside its pattern (say, non-ASCII) would be
+  // written short and could collide with another server's derivation.
+  if (!isServerId(serverId)) throw new TypeError(`bad server id: ${serverId}`);
+  if (!Number.isInteger(kid) || kid < 0 || kid > 0xffffffff) throw new TypeError('bad kid');
   const info = Buffer.alloc(4 + Buffer.byteLength(serverId));
   info.writeUInt32BE(kid, 0);
   info.write(serverId, 4, 'ascii');

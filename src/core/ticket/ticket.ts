@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { TesseraError } from '../errors.js';
 import { bytesToUuid, isServerId, uuidToBytes } from '../ids.js';
-import { addressToBytes, samePrefix } from '../ip-address.js';
+import { addressToBytes, bytesToAddress, isIPv4Mapped, samePrefix } from '../ip-address.js';
 
 // The permission ticket (seed 001 ¶0032, ¶0040–0042), format v1. See docs/tickets.md.
 //
@@ -16,7 +16,8 @@ import { addressToBytes, samePrefix } from '../ip-address.js';
 //     u32  not-before, u32 expiry                       (Unix seconds)
 //     u8   max parallel connections
 //     u8   client binding: 0 off, 1 exact, 2 prefix
-//     [u8 prefix bits (0..128, IPv6 space), 16 address] when the binding is not off
+//     [u8 prefix bits (IPv6 space: 128 for exact, 96 + n for an IPv4 /n),
+//      16 address (IPv4 as ::ffff:a.b.c.d)]             when the binding is not off
 //   16     GCM tag
 //
 // The whole is written in unpadded base64url. Decoding is strict: the text must re-encode to
@@ -30,6 +31,12 @@ const BASE_PLAINTEXT = 16 * 3 + 4 + 4 + 1 + 1;
 const BOUND_PLAINTEXT = BASE_PLAINTEXT + 1 + 16;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
+/**
+ * The client-address policy. `bits` is the prefix length in the address's own family: 0..32
+ * for an IPv4 (or IPv4-mapped) address, 0..128 for IPv6 — so `{ address: '203.0.113.7',
+ * bits: 24 }` means 203.0.113.0/24. Verified tickets give back the address in canonical text
+ * (dotted quad for IPv4, RFC 5952 for IPv6).
+ */
 export type ClientBinding =
   | { readonly mode: 'off' }
   | { readonly mode: 'exact'; readonly address: string }
@@ -101,9 +108,15 @@ export function mintTicket(claims: TicketClaims, key: TicketKey): string {
     const address = addressToBytes(client.address);
     if (!address) throw new TypeError(`bad client address: ${client.address}`);
     plain[57] = client.mode === 'exact' ? 1 : 2;
-    const bits = client.mode === 'exact' ? 128 : client.bits;
-    if (!(Number.isInteger(bits) && bits >= 0 && bits <= 128)) throw new TypeError('prefix bits must be 0..128');
-    plain[58] = bits;
+    // The ticket holds IPv6-space bits. Taking IPv4 prefixes in their own family keeps a
+    // caller's "/24" from silently becoming ::/24, which every IPv4 client would match.
+    const v4 = isIPv4Mapped(address);
+    const familyBits = v4 ? 32 : 128;
+    const bits = client.mode === 'exact' ? familyBits : client.bits;
+    if (!(Number.isInteger(bits) && bits >= 0 && bits <= familyBits)) {
+      throw new TypeError(`prefix bits must be 0..${familyBits} for ${v4 ? 'IPv4' : 'IPv6'}`);
+    }
+    plain[58] = v4 ? 96 + bits : bits;
     address.copy(plain, 59);
   }
 
@@ -161,13 +174,19 @@ export function verifyTicket(text: string, policy: VerifyPolicy): TicketClaims {
   const mode = plain[57];
   const expectedLength = mode === 0 ? BASE_PLAINTEXT : BOUND_PLAINTEXT;
   // Authentic but inconsistent bodies can only come from a buggy minter; refuse them anyway.
-  if ((mode !== 0 && mode !== 1 && mode !== 2) || plain.length !== expectedLength) {
+  if ((mode !== 0 && mode !== 1 && mode !== 2) || plain.length !== expectedLength || plain[56] === 0) {
     throw new TesseraError('ticket-malformed', 'inconsistent ticket body');
   }
   let client: ClientBinding = { mode: 'off' };
   if (mode !== 0) {
-    const bits = plain[58] ?? 0;
-    const address = formatAddress(plain.subarray(59, 75));
+    const wireBits = plain[58] ?? 0;
+    const addressBytes = plain.subarray(59, 75);
+    const v4 = isIPv4Mapped(addressBytes);
+    const bits = v4 ? wireBits - 96 : wireBits;
+    if (bits < 0 || bits > (v4 ? 32 : 128) || (mode === 1 && wireBits !== 128)) {
+      throw new TesseraError('ticket-malformed', 'inconsistent ticket body');
+    }
+    const address = bytesToAddress(addressBytes);
     client = mode === 1 ? { mode: 'exact', address } : { mode: 'prefix', address, bits };
   }
   const claims: TicketClaims = {
@@ -185,6 +204,8 @@ export function verifyTicket(text: string, policy: VerifyPolicy): TicketClaims {
 }
 
 export function checkWindow(claims: TicketClaims, nowMs: number, clockToleranceS: number): void {
+  // NaN compares false both ways, so it would let every ticket through: fail closed instead.
+  if (!Number.isFinite(nowMs) || Number.isNaN(clockToleranceS)) throw new TypeError('bad clock reading or tolerance');
   const tolerance = Math.min(Math.max(0, clockToleranceS), MAX_CLOCK_TOLERANCE_S);
   const now = nowMs / 1000;
   if (now + tolerance < claims.notBefore) throw new TesseraError('ticket-not-yet-valid');
@@ -196,12 +217,9 @@ export function checkClientAddress(claims: TicketClaims, remoteAddress: string |
   if (binding.mode === 'off') return;
   const seen = remoteAddress === undefined ? undefined : addressToBytes(remoteAddress);
   const bound = addressToBytes(binding.address);
-  const bits = binding.mode === 'exact' ? 128 : binding.bits;
-  if (!seen || !bound || !samePrefix(seen, bound, bits)) throw new TesseraError('ticket-wrong-client');
-}
-
-function formatAddress(bytes: Buffer): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
-  return groups.join(':');
+  if (!seen || !bound) throw new TesseraError('ticket-wrong-client');
+  const v4 = isIPv4Mapped(bound);
+  const familyBits = binding.mode === 'exact' ? (v4 ? 32 : 128) : binding.bits;
+  const bits = Math.min(128, Math.max(0, v4 ? 96 + familyBits : familyBits));
+  if (!samePrefix(seen, bound, Number.isInteger(bits) ? bits : 128)) throw new TesseraError('ticket-wrong-client');
 }

@@ -1,0 +1,323 @@
+import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import { promisify } from 'node:util';
+import { freshPostgresSchema, requirePostgres } from '../../../test/support/services.js';
+import { newId } from '../../core/ids.js';
+import { activeEpoch } from '../../core/ticket/ticket-keys.js';
+import type { ContentRecord, Persistence } from '../../ports/persistence.js';
+import { openPersistence } from './open-persistence.js';
+
+// One contract, every backend: the same cases run against a SQLite file in WAL mode and a
+// PostgreSQL schema of its own. Each case gets a fresh, empty database.
+
+interface FreshDatabase {
+  readonly url: string;
+  drop(): Promise<void>;
+}
+
+interface Backend {
+  readonly name: string;
+  /** False when the server is absent outside CI (the test is then skipped, loudly). */
+  available(t: TestContext): Promise<boolean>;
+  fresh(): Promise<FreshDatabase>;
+}
+
+const backends: readonly Backend[] = [
+  {
+    name: 'sqlite',
+    available: () => Promise.resolve(true),
+    async fresh() {
+      const dir = await mkdtemp(join(tmpdir(), 'tessera-sql-'));
+      return { url: `sqlite:${join(dir, 'tessera.db')}`, drop: () => rm(dir, { recursive: true, force: true }) };
+    },
+  },
+  { name: 'postgres', available: (t) => requirePostgres(t), fresh: () => freshPostgresSchema() },
+];
+
+interface CaseContext {
+  readonly url: string;
+  /** Opens (and migrates) the case's database; everything opened is closed after the case. */
+  open(): Promise<Persistence>;
+}
+
+const GiB = 2 ** 30;
+const T0 = Date.UTC(2026, 0, 1);
+
+function content(overrides: Partial<ContentRecord> = {}): ContentRecord {
+  return {
+    id: newId(),
+    title: 'Concert 2026',
+    fileName: 'concert.mp4',
+    mimeType: 'video/mp4',
+    size: 1234,
+    sha256: 'ab'.repeat(32),
+    createdAt: T0,
+    ...overrides,
+  };
+}
+
+async function withContent(db: Persistence): Promise<string> {
+  const c = content();
+  await db.catalogue.addContent(c);
+  return c.id;
+}
+
+async function ticketedOrder(db: Persistence, contentId: string, ticketExpiresAt = T0 + 60_000) {
+  const order = await db.orders.createOrder({ id: newId(), contentId, clientAddress: '203.0.113.7', createdAt: T0 });
+  const ticketId = newId();
+  const ticketed = await db.orders.markTicketed(order.id, { serverId: 'cs-1', ticketId, ticketExpiresAt, at: T0 + 10 });
+  assert.ok(ticketed);
+  return { id: order.id, ticketId };
+}
+
+const execFileAsync = promisify(execFile);
+
+// Opens the database in a separate process, as a second reception starting at the same
+// moment would.
+const OPENER = `
+const [moduleUrl, dbUrl, startAt] = process.argv.slice(1);
+const { openPersistence } = await import(moduleUrl);
+await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
+const p = await openPersistence(dbUrl);
+await p.keys.ensureInitial(Date.now());
+await p.close();
+`;
+
+const cases: Readonly<Record<string, (c: CaseContext) => Promise<void>>> = {
+  async 'content round-trips exactly, with a 5 GiB size, the largest safe size and unicode names'(c) {
+    const db = await c.open();
+    const big = content({ size: 5 * GiB, title: 'Fête — 東京ライブ 🎤', fileName: 'ライブ 2026 (édition spéciale) 🎶.mkv' });
+    const largest = content({ size: Number.MAX_SAFE_INTEGER, createdAt: T0 + 1 });
+    const empty = content({ size: 0, createdAt: T0 + 2 });
+    for (const item of [big, largest, empty]) await db.catalogue.addContent(item);
+
+    assert.deepEqual(await db.catalogue.getContent(big.id), big);
+    assert.equal((await db.catalogue.getContent(largest.id))?.size, Number.MAX_SAFE_INTEGER);
+    assert.deepEqual(await db.catalogue.listContents(), [big, largest, empty]);
+    assert.equal(await db.catalogue.getContent(newId()), undefined);
+    await assert.rejects(db.catalogue.addContent(big), 'a duplicate id is refused');
+    await assert.rejects(db.catalogue.addContent(content({ size: 1.5 })), TypeError);
+    await assert.rejects(db.catalogue.addContent(content({ size: -1 })), TypeError);
+    assert.equal((await db.catalogue.listContents()).length, 3);
+  },
+
+  async 'replicas are idempotent and need a known content'(c) {
+    const db = await c.open();
+    const id = await withContent(db);
+    await db.catalogue.addReplica(id, 'cs-b', T0);
+    await db.catalogue.addReplica(id, 'cs-a', T0);
+    await db.catalogue.addReplica(id, 'cs-b', T0 + 5);
+    assert.deepEqual(await db.catalogue.replicaServers(id), ['cs-a', 'cs-b']);
+    assert.deepEqual(await db.catalogue.replicaServers(newId()), []);
+    await assert.rejects(db.catalogue.addReplica(newId(), 'cs-a', T0), 'foreign key');
+  },
+
+  async 'an order goes received → ticketed → completed'(c) {
+    const db = await c.open();
+    const contentId = await withContent(db);
+    const id = newId();
+    const received = await db.orders.createOrder({ id, contentId, clientAddress: '2001:db8::1', createdAt: T0 });
+    assert.deepEqual(received, {
+      id, contentId, state: 'received', clientAddress: '2001:db8::1', serverId: null, ticketId: null,
+      ticketExpiresAt: null, bytesDelivered: null, reason: null, createdAt: T0, updatedAt: T0,
+    });
+    const ticketId = newId();
+    const ticketed = await db.orders.markTicketed(id, { serverId: 'cs-1', ticketId, ticketExpiresAt: T0 + 60_000, at: T0 + 5 });
+    assert.deepEqual(ticketed, { ...received, state: 'ticketed', serverId: 'cs-1', ticketId, ticketExpiresAt: T0 + 60_000, updatedAt: T0 + 5 });
+    const completed = await db.orders.markCompleted(id, ticketId, 6 * GiB, T0 + 9_000);
+    assert.deepEqual(completed, { ...ticketed, state: 'completed', bytesDelivered: 6 * GiB, updatedAt: T0 + 9_000 });
+    assert.deepEqual(await db.orders.getOrder(id), completed);
+    assert.equal(await db.orders.getOrder(newId()), undefined);
+    await assert.rejects(db.orders.createOrder({ id: newId(), contentId: newId(), clientAddress: null, createdAt: T0 }), 'foreign key');
+  },
+
+  async 'an order can be rejected, or expire once ticketed'(c) {
+    const db = await c.open();
+    const contentId = await withContent(db);
+    const order = await db.orders.createOrder({ id: newId(), contentId, clientAddress: null, createdAt: T0 });
+    assert.deepEqual(await db.orders.markRejected(order.id, 'all-servers-busy', T0 + 1), {
+      ...order, state: 'rejected', reason: 'all-servers-busy', updatedAt: T0 + 1,
+    });
+    const a = await ticketedOrder(db, contentId);
+    assert.equal((await db.orders.markExpired(a.id, a.ticketId, 'ticket-expired', 1024, T0 + 2))?.bytesDelivered, 1024);
+    const b = await ticketedOrder(db, contentId);
+    const swept = await db.orders.markExpired(b.id, null, 'swept', null, T0 + 3);
+    assert.equal(swept?.state, 'expired');
+    assert.equal(swept?.reason, 'swept');
+  },
+
+  async 'illegal transitions return undefined and change nothing'(c) {
+    const db = await c.open();
+    const contentId = await withContent(db);
+    const received = await db.orders.createOrder({ id: newId(), contentId, clientAddress: null, createdAt: T0 });
+    assert.equal(await db.orders.markCompleted(received.id, 'x', 1, T0 + 1), undefined);
+    assert.equal(await db.orders.markExpired(received.id, null, 'r', null, T0 + 1), undefined);
+    assert.deepEqual(await db.orders.getOrder(received.id), received);
+
+    const t = await ticketedOrder(db, contentId);
+    const before = await db.orders.getOrder(t.id);
+    assert.equal(await db.orders.markTicketed(t.id, { serverId: 'cs-2', ticketId: newId(), ticketExpiresAt: T0, at: T0 + 1 }), undefined);
+    assert.equal(await db.orders.markRejected(t.id, 'r', T0 + 1), undefined);
+    assert.equal(await db.orders.markCompleted(t.id, newId(), 1, T0 + 1), undefined, 'another ticket cannot complete it');
+    assert.equal(await db.orders.markExpired(t.id, newId(), 'r', null, T0 + 1), undefined, 'another ticket cannot expire it');
+    assert.deepEqual(await db.orders.getOrder(t.id), before);
+
+    const done = await db.orders.markCompleted(t.id, t.ticketId, 10, T0 + 2);
+    for (const attempt of [
+      db.orders.markTicketed(t.id, { serverId: 'cs-2', ticketId: newId(), ticketExpiresAt: T0, at: T0 + 3 }),
+      db.orders.markRejected(t.id, 'r', T0 + 3),
+      db.orders.markCompleted(t.id, t.ticketId, 20, T0 + 3),
+      db.orders.markExpired(t.id, null, 'r', 20, T0 + 3),
+    ]) assert.equal(await attempt, undefined);
+    assert.deepEqual(await db.orders.getOrder(t.id), done);
+    assert.equal(await db.orders.markRejected(newId(), 'r', T0), undefined, 'an unknown order');
+  },
+
+  async 'markCompleted racing markExpired: exactly one wins'(c) {
+    const db = await c.open();
+    const contentId = await withContent(db);
+    for (let i = 0; i < 20; i++) {
+      const t = await ticketedOrder(db, contentId);
+      const [completed, expired] = await Promise.all([
+        db.orders.markCompleted(t.id, t.ticketId, 100, T0 + 1),
+        db.orders.markExpired(t.id, t.ticketId, 'ticket-expired', 50, T0 + 1),
+      ]);
+      assert.equal(Number(completed !== undefined) + Number(expired !== undefined), 1);
+      assert.deepEqual(await db.orders.getOrder(t.id), completed ?? expired);
+    }
+  },
+
+  async 'a ticket ID belongs to one order only'(c) {
+    const db = await c.open();
+    const contentId = await withContent(db);
+    const t = await ticketedOrder(db, contentId);
+    const other = await db.orders.createOrder({ id: newId(), contentId, clientAddress: null, createdAt: T0 });
+    await assert.rejects(db.orders.markTicketed(other.id, { serverId: 'cs-1', ticketId: t.ticketId, ticketExpiresAt: T0 + 1, at: T0 + 1 }));
+    assert.deepEqual(await db.orders.getOrder(other.id), other);
+  },
+
+  async 'listStale finds expired tickets and old received orders, oldest first'(c) {
+    const db = await c.open();
+    const contentId = await withContent(db);
+    const oldReceived = await db.orders.createOrder({ id: newId(), contentId, clientAddress: null, createdAt: T0 - 5_000 });
+    await db.orders.createOrder({ id: newId(), contentId, clientAddress: null, createdAt: T0 + 5_000 });
+    const expired = await ticketedOrder(db, contentId, T0 - 1_000);
+    await ticketedOrder(db, contentId, T0 + 60_000);
+    const done = await ticketedOrder(db, contentId, T0 - 2_000);
+    await db.orders.markCompleted(done.id, done.ticketId, 1, T0);
+    const rejected = await db.orders.createOrder({ id: newId(), contentId, clientAddress: null, createdAt: T0 - 9_000 });
+    await db.orders.markRejected(rejected.id, 'r', T0 - 9_000);
+
+    const stale = await db.orders.listStale(T0, 10);
+    assert.deepEqual(stale.map((o) => o.id), [oldReceived.id, expired.id]);
+    assert.deepEqual((await db.orders.listStale(T0, 1)).map((o) => o.id), [oldReceived.id]);
+    assert.deepEqual(await db.orders.listStale(T0 - 10_000, 10), []);
+    await assert.rejects(db.orders.listStale(T0, 0), TypeError);
+  },
+
+  async 'countByState counts each state'(c) {
+    const db = await c.open();
+    assert.deepEqual(await db.orders.countByState(), {});
+    const contentId = await withContent(db);
+    await ticketedOrder(db, contentId);
+    await ticketedOrder(db, contentId);
+    const done = await ticketedOrder(db, contentId);
+    await db.orders.markCompleted(done.id, done.ticketId, 1, T0);
+    await db.orders.createOrder({ id: newId(), contentId, clientAddress: null, createdAt: T0 });
+    assert.deepEqual(await db.orders.countByState(), { received: 1, ticketed: 2, completed: 1 });
+  },
+
+  async 'ensureInitial from 5 callers at once makes exactly one epoch'(c) {
+    const callers = [];
+    for (let i = 0; i < 5; i++) callers.push(await c.open());
+    await Promise.all(callers.map((db, i) => db.keys.ensureInitial(T0 + i)));
+    const epochs = await callers[0]!.keys.listEpochs();
+    assert.equal(epochs.length, 1);
+    assert.equal(epochs[0]?.kid, 1);
+    assert.equal(epochs[0]?.supersededAt, null);
+    assert.equal(epochs[0]?.retiresAt, null);
+  },
+
+  async 'rotate supersedes the active epoch atomically and refuses a stale or skipped kid'(c) {
+    const db = await c.open();
+    await db.keys.ensureInitial(T0);
+    assert.equal(await db.keys.rotate(2, T0 + 1_000, T0 + 5_000), true);
+    assert.deepEqual(await db.keys.listEpochs(), [
+      { kid: 1, createdAt: T0, supersededAt: T0 + 1_000, retiresAt: T0 + 5_000 },
+      { kid: 2, createdAt: T0 + 1_000, supersededAt: null, retiresAt: null },
+    ]);
+    const before = await db.keys.listEpochs();
+    assert.equal(await db.keys.rotate(2, T0 + 2_000, T0 + 6_000), false, 'kid 2 is not new any more');
+    await assert.rejects(db.keys.rotate(4, T0 + 2_000, T0 + 6_000), TypeError);
+    await assert.rejects(db.keys.rotate(3, T0 + 2_000, T0 + 1_000), TypeError);
+    assert.deepEqual(await db.keys.listEpochs(), before);
+
+    const results = await Promise.all([db.keys.rotate(3, T0 + 3_000, T0 + 9_000), db.keys.rotate(3, T0 + 3_001, T0 + 9_001)]);
+    assert.deepEqual([...results].sort(), [false, true]);
+    const epochs = await db.keys.listEpochs();
+    assert.deepEqual(epochs.map((e) => e.kid), [1, 2, 3]);
+    assert.equal(activeEpoch(epochs)?.kid, 3);
+    assert.equal(epochs.filter((e) => e.supersededAt === null).length, 1);
+    assert.equal(epochs[0]?.retiresAt, T0 + 5_000, 'an epoch already superseded keeps its retirement');
+  },
+
+  async 'what was written survives close and reopen'(c) {
+    const db = await c.open();
+    const item = content({ size: 7 * GiB });
+    await db.catalogue.addContent(item);
+    await db.catalogue.addReplica(item.id, 'cs-1', T0);
+    const t = await ticketedOrder(db, item.id);
+    await db.keys.ensureInitial(T0);
+    const order = await db.orders.getOrder(t.id);
+    await db.close();
+    await db.close();
+
+    const again = await c.open();
+    assert.deepEqual(await again.catalogue.getContent(item.id), item);
+    assert.deepEqual(await again.catalogue.replicaServers(item.id), ['cs-1']);
+    assert.deepEqual(await again.orders.getOrder(t.id), order);
+    assert.equal((await again.keys.listEpochs()).length, 1);
+    await again.ping();
+  },
+
+  async 'several processes opening a new database at once all migrate it safely'(c) {
+    const moduleUrl = new URL('./open-persistence.js', import.meta.url).href;
+    const startAt = String(Date.now() + 500);
+    await Promise.all(
+      [1, 2, 3].map(() => execFileAsync(process.execPath, ['--input-type=module', '-e', OPENER, moduleUrl, c.url, startAt], { timeout: 30_000 })),
+    );
+    const db = await c.open();
+    assert.equal((await db.keys.listEpochs()).length, 1);
+    assert.deepEqual(await db.orders.countByState(), {});
+  },
+};
+
+for (const backend of backends) {
+  test(`persistence contract: ${backend.name}`, async (t) => {
+    if (!(await backend.available(t))) return;
+    for (const [name, run] of Object.entries(cases)) {
+      await t.test(name, async () => {
+        const fresh = await backend.fresh();
+        const opened: Persistence[] = [];
+        try {
+          await run({
+            url: fresh.url,
+            async open() {
+              const db = await openPersistence(fresh.url);
+              opened.push(db);
+              return db;
+            },
+          });
+        } finally {
+          for (const db of opened) await db.close();
+          await fresh.drop();
+        }
+      });
+    }
+  });
+}

@@ -1,0 +1,117 @@
+import type { Kysely, Selectable, Updateable } from 'kysely';
+import { assertTransition, ORDER_STATES } from '../../core/order.js';
+import type { OrderState } from '../../core/order.js';
+import type { NewOrder, OrderRecord, OrderStore, TicketIssued } from '../../ports/persistence.js';
+import type { OrdersTable, TesseraDatabase } from './schema.js';
+
+function toOrder(row: Selectable<OrdersTable>): OrderRecord {
+  return {
+    id: row.id,
+    contentId: row.content_id,
+    state: row.state,
+    clientAddress: row.client_address,
+    serverId: row.server_id,
+    ticketId: row.ticket_id,
+    ticketExpiresAt: row.ticket_expires_at,
+    bytesDelivered: row.bytes_delivered,
+    reason: row.reason,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+// Every move is one conditional UPDATE on (id, state): when two writers race for the same
+// order, the database lets exactly one of them match the row and the other gets undefined.
+export class SqlOrderStore implements OrderStore {
+  readonly #db: Kysely<TesseraDatabase>;
+
+  constructor(db: Kysely<TesseraDatabase>) {
+    this.#db = db;
+  }
+
+  async createOrder(order: NewOrder): Promise<OrderRecord> {
+    const row = await this.#db
+      .insertInto('orders')
+      .values({
+        id: order.id,
+        content_id: order.contentId,
+        state: 'received',
+        client_address: order.clientAddress,
+        created_at: order.createdAt,
+        updated_at: order.createdAt,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toOrder(row);
+  }
+
+  async getOrder(id: string): Promise<OrderRecord | undefined> {
+    const row = await this.#db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toOrder(row);
+  }
+
+  markTicketed(id: string, issued: TicketIssued): Promise<OrderRecord | undefined> {
+    return this.#move(id, 'received', 'ticketed', undefined, {
+      server_id: issued.serverId,
+      ticket_id: issued.ticketId,
+      ticket_expires_at: issued.ticketExpiresAt,
+      updated_at: issued.at,
+    });
+  }
+
+  markRejected(id: string, reason: string, at: number): Promise<OrderRecord | undefined> {
+    return this.#move(id, 'received', 'rejected', undefined, { reason, updated_at: at });
+  }
+
+  markCompleted(id: string, ticketId: string, bytesDelivered: number, at: number): Promise<OrderRecord | undefined> {
+    return this.#move(id, 'ticketed', 'completed', ticketId, { bytes_delivered: bytesDelivered, updated_at: at });
+  }
+
+  /** A null `ticketId` expires the order whatever ticket it holds (the sweeper's case). */
+  markExpired(id: string, ticketId: string | null, reason: string, bytesDelivered: number | null, at: number): Promise<OrderRecord | undefined> {
+    return this.#move(id, 'ticketed', 'expired', ticketId ?? undefined, { reason, bytes_delivered: bytesDelivered, updated_at: at });
+  }
+
+  async listStale(before: number, limit: number): Promise<readonly OrderRecord[]> {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`limit ${limit} is not a positive integer`);
+    const rows = await this.#db
+      .selectFrom('orders')
+      .selectAll()
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('state', '=', 'ticketed'), eb('ticket_expires_at', '<', before)]),
+          eb.and([eb('state', '=', 'received'), eb('created_at', '<', before)]),
+        ]),
+      )
+      .orderBy((eb) => eb.fn.coalesce('ticket_expires_at', 'created_at'))
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map(toOrder);
+  }
+
+  async countByState(): Promise<Readonly<Partial<Record<OrderState, number>>>> {
+    const rows = await this.#db
+      .selectFrom('orders')
+      .select((eb) => ['state', eb.fn.countAll<number>().as('count')])
+      .groupBy('state')
+      .execute();
+    const counts: Partial<Record<OrderState, number>> = {};
+    for (const row of rows) if (ORDER_STATES.includes(row.state)) counts[row.state] = row.count;
+    return counts;
+  }
+
+  async #move(
+    id: string,
+    from: OrderState,
+    to: OrderState,
+    ticketId: string | undefined,
+    set: Omit<Updateable<OrdersTable>, 'state'>,
+  ): Promise<OrderRecord | undefined> {
+    assertTransition(from, to);
+    let update = this.#db.updateTable('orders').set({ ...set, state: to }).where('id', '=', id).where('state', '=', from);
+    if (ticketId !== undefined) update = update.where('ticket_id', '=', ticketId);
+    const row = await update.returningAll().executeTakeFirst();
+    return row && toOrder(row);
+  }
+}

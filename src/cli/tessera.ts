@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// The `tessera` command. Each subcommand lives in src/cli/commands/<name>.ts and exports
+// `run(argv): Promise<number>` (the exit code).
+
+interface Command {
+  readonly summary: string;
+  readonly load: () => Promise<{ run(argv: string[]): Promise<number> }>;
+}
+
+const commands: Record<string, Command> = {
+  up: { summary: 'start a whole topology on this machine (default: reception + 3 content servers)', load: () => import('./commands/up.js') },
+  serve: { summary: 'run one server role: serve reception | serve content', load: () => import('./commands/serve.js') },
+  content: { summary: 'manage the catalogue: content add FILE [--title T], content list', load: () => import('./commands/content.js') },
+  get: { summary: 'order a content item and download it: get CONTENT_ID [-o FILE]', load: () => import('./commands/get.js') },
+  keys: { summary: 'ticket keys: keys rotate', load: () => import('./commands/keys.js') },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`);
+  return `usage: tessera <command> [options]\n\n${lines.join('\n')}\n\nRun tessera <command> --help for a command's options.\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`tessera: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  const module = await command.load();
+  return module.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`tessera: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,279 @@
+import { RangeSet } from '../../core/byte-ranges.js';
+import type { Completion, Notice, SlotReport } from '../../core/control/messages.js';
+
+// The content server's allocation state: which tickets it knows, which of them hold one of its
+// `capacity` slots, what each has delivered, and which are used up. Pure and synchronous (time
+// comes in as `now`, Unix ms), so the check-and-take of a slot is atomic in Node's one thread
+// and the whole life cycle can be tested without a socket.
+//
+//   notice ──► held ──first GET──► active ──last connection closes──► idle
+//                │                   ▲  │                              │
+//                │ holdUntil passes  │  └──── union of delivered ──────┼──► consumed
+//                ▼                   │        ranges covers the item   │    (slot released,
+//             released ──GET, slot free──┘                 idle-release │     Completion sent)
+//                ▲─────────────────────────────────────────────────────┘
+//   Any state ──window closes with no connection open──► expired (slot released, Completion sent)
+//
+// Every way to take a slot has its release beside it: the hold deadline, the idle deadline,
+// the ticket's expiry, and consumption.
+
+export type SlotState = 'held' | 'active' | 'idle' | 'released';
+
+export interface TicketRecord {
+  readonly ticketId: string;
+  readonly orderId: string;
+  readonly contentId: string;
+  /** Size of the content item: the ticket is consumed when `delivered` covers [0, size). */
+  readonly size: number;
+  /** False for tickets admitted without a notice (notice mode `optional`). */
+  readonly noticed: boolean;
+  readonly maxConnections: number;
+  readonly holdUntil: number;
+  /** Unix ms after which no request can pass verification (expiry + clock tolerance). */
+  readonly closesAt: number;
+  readonly delivered: RangeSet;
+  slot: SlotState;
+  idleUntil: number;
+  openTransfers: number;
+  /** Bytes flushed under this ticket, overlaps included (for rates). */
+  flushedBytes: number;
+  reportedBytes: number;
+  ended: boolean;
+}
+
+export type NoticeOutcome = 'accepted' | 'slots-full' | 'notice-conflict';
+export type TransferOutcome = 'ok' | 'too-many-connections' | 'no-slot';
+
+export interface SlotTableOptions {
+  readonly serverId: string;
+  readonly capacity: number;
+  readonly clockToleranceMs: number;
+  readonly idleReleaseMs: number;
+}
+
+export class SlotTable {
+  readonly capacity: number;
+  readonly #options: SlotTableOptions;
+  readonly #records = new Map<string, TicketRecord>();
+  #taken = 0;
+  /** Used-up (and withdrawn) ticket IDs → when they may be forgotten. */
+  readonly #consumed = new Map<string, number>();
+  /** The same IDs bucketed by the second they may be forgotten, so sweeping costs O(expired). */
+  readonly #consumedBySecond = new Map<number, string[]>();
+  #sweptSecond: number | undefined;
+
+  constructor(options: SlotTableOptions) {
+    if (!(Number.isInteger(options.capacity) && options.capacity >= 1)) throw new TypeError('capacity must be a positive integer');
+    this.#options = options;
+    this.capacity = options.capacity;
+  }
+
+  get taken(): number {
+    return this.#taken;
+  }
+
+  get consumedCount(): number {
+    return this.#consumed.size;
+  }
+
+  get(ticketId: string): TicketRecord | undefined {
+    return this.#records.get(ticketId);
+  }
+
+  records(): IterableIterator<TicketRecord> {
+    return this.#records.values();
+  }
+
+  isConsumed(ticketId: string): boolean {
+    return this.#consumed.has(ticketId);
+  }
+
+  /** The allocation check: takes a slot for the notice's ticket, or says why not. */
+  offerNotice(notice: Notice, size: number): NoticeOutcome {
+    if (this.#records.has(notice.ticketId) || this.#consumed.has(notice.ticketId)) return 'notice-conflict';
+    if (this.#taken >= this.capacity) return 'slots-full';
+    this.#taken++;
+    const closesAt = notice.expiresAt + this.#options.clockToleranceMs;
+    this.#records.set(notice.ticketId, {
+      ticketId: notice.ticketId,
+      orderId: notice.orderId,
+      contentId: notice.contentId,
+      size,
+      noticed: true,
+      maxConnections: notice.maxConnections,
+      holdUntil: Math.min(notice.holdUntil, closesAt),
+      closesAt,
+      delivered: new RangeSet(),
+      slot: 'held',
+      idleUntil: 0,
+      openTransfers: 0,
+      flushedBytes: 0,
+      reportedBytes: 0,
+      ended: false,
+    });
+    return 'accepted';
+  }
+
+  /**
+   * Withdraws a notice (the reception could not record the order): the slot is freed and the
+   * ticket is refused from now on, as if used up. False when the ticket is unknown.
+   */
+  withdrawNotice(ticketId: string): boolean {
+    const record = this.#records.get(ticketId);
+    if (!record) return false;
+    this.#end(record);
+    this.#remember(ticketId, record.closesAt);
+    return true;
+  }
+
+  /** A ticket with no notice, admitted in notice mode `optional`; takes a slot when one is free. */
+  admitUnnoticed(
+    ticket: { ticketId: string; orderId: string; contentId: string; expiresAtS: number; maxConnections: number },
+    size: number,
+  ): TicketRecord | undefined {
+    if (this.#taken >= this.capacity) return undefined;
+    this.#taken++;
+    const closesAt = ticket.expiresAtS * 1000 + this.#options.clockToleranceMs;
+    const record: TicketRecord = {
+      ticketId: ticket.ticketId,
+      orderId: ticket.orderId,
+      contentId: ticket.contentId,
+      size,
+      noticed: false,
+      maxConnections: ticket.maxConnections,
+      holdUntil: closesAt,
+      closesAt,
+      delivered: new RangeSet(),
+      slot: 'held',
+      idleUntil: 0,
+      openTransfers: 0,
+      flushedBytes: 0,
+      reportedBytes: 0,
+      ended: false,
+    };
+    this.#records.set(ticket.ticketId, record);
+    return record;
+  }
+
+  /** A GET under the ticket is about to send bytes. */
+  beginTransfer(record: TicketRecord): TransferOutcome {
+    if (record.openTransfers >= record.maxConnections) return 'too-many-connections';
+    if (record.slot === 'released') {
+      // The slot went (hold expired, or the client vanished) but the ticket is still valid.
+      if (this.#taken >= this.capacity) return 'no-slot';
+      this.#taken++;
+    }
+    record.slot = 'active';
+    record.openTransfers++;
+    return 'ok';
+  }
+
+  /** A response under the ticket has closed (finished or aborted). */
+  endTransfer(record: TicketRecord, now: number): Completion | undefined {
+    record.openTransfers--;
+    if (record.ended || record.openTransfers > 0) return undefined;
+    if (now >= record.closesAt) return this.#finish(record, 'expired', now);
+    if (this.#options.idleReleaseMs === 0) {
+      this.#release(record);
+    } else {
+      record.slot = 'idle';
+      record.idleUntil = now + this.#options.idleReleaseMs;
+    }
+    return undefined;
+  }
+
+  /** Bytes [start, end) of the item were flushed to a client under the ticket. */
+  recordDelivered(record: TicketRecord, start: number, end: number, now: number): Completion | undefined {
+    record.flushedBytes += end - start;
+    if (record.ended) return undefined;
+    record.delivered.add({ start, end });
+    return record.delivered.covers(record.size) ? this.#finish(record, 'completed', now) : undefined;
+  }
+
+  /** Releases lapsed holds and idle slots, ends closed windows, forgets old consumed IDs. */
+  sweep(now: number): Completion[] {
+    const completions: Completion[] = [];
+    for (const record of this.#records.values()) {
+      if (now >= record.closesAt && record.openTransfers === 0) {
+        completions.push(this.#finish(record, 'expired', now));
+      } else if (record.slot === 'held' && now >= record.holdUntil) {
+        this.#release(record);
+      } else if (record.slot === 'idle' && now >= record.idleUntil) {
+        this.#release(record);
+      }
+    }
+    this.#forgetConsumed(now);
+    return completions;
+  }
+
+  /** One entry per ticket holding a slot, for the load report; `elapsedMs` since the last call. */
+  slotReports(elapsedMs: number): SlotReport[] {
+    const reports: SlotReport[] = [];
+    for (const r of this.#records.values()) {
+      const rate = elapsedMs > 0 ? Math.round(((r.flushedBytes - r.reportedBytes) * 1000) / elapsedMs) : 0;
+      r.reportedBytes = r.flushedBytes;
+      if (r.slot === 'released') continue;
+      reports.push({
+        ticketId: r.ticketId,
+        remainingBytes: Math.max(0, r.size - r.delivered.bytes),
+        bytesPerSecond: rate,
+        releaseBy: r.slot === 'held' ? r.holdUntil : r.slot === 'idle' ? r.idleUntil : r.closesAt,
+        state: r.slot,
+      });
+    }
+    return reports;
+  }
+
+  #finish(record: TicketRecord, outcome: Completion['outcome'], now: number): Completion {
+    this.#end(record);
+    this.#remember(record.ticketId, record.closesAt);
+    return {
+      ticketId: record.ticketId,
+      orderId: record.orderId,
+      contentId: record.contentId,
+      serverId: this.#options.serverId,
+      outcome,
+      bytesDelivered: record.delivered.bytes,
+      at: now,
+    };
+  }
+
+  #end(record: TicketRecord): void {
+    this.#release(record);
+    record.ended = true;
+    this.#records.delete(record.ticketId);
+  }
+
+  #release(record: TicketRecord): void {
+    if (record.slot === 'released') return;
+    record.slot = 'released';
+    this.#taken--;
+  }
+
+  #remember(ticketId: string, forgetAt: number): void {
+    this.#consumed.set(ticketId, forgetAt);
+    const second = Math.ceil(forgetAt / 1000);
+    const bucket = this.#consumedBySecond.get(second);
+    if (bucket) bucket.push(ticketId);
+    else this.#consumedBySecond.set(second, [ticketId]);
+  }
+
+  #forgetConsumed(now: number): void {
+    const nowSecond = Math.floor(now / 1000);
+    const from = this.#sweptSecond;
+    if (from === undefined || nowSecond - from > this.#consumedBySecond.size) {
+      // First sweep, or a long gap: walking the buckets is cheaper than walking the seconds.
+      for (const second of [...this.#consumedBySecond.keys()]) if (second <= nowSecond) this.#forgetBucket(second);
+    } else {
+      for (let s = from + 1; s <= nowSecond; s++) this.#forgetBucket(s);
+    }
+    this.#sweptSecond = nowSecond;
+  }
+
+  #forgetBucket(second: number): void {
+    const ids = this.#consumedBySecond.get(second);
+    if (!ids) return;
+    this.#consumedBySecond.delete(second);
+    for (const id of ids) this.#consumed.delete(id);
+  }
+}

@@ -1,0 +1,60 @@
+import { resolve } from 'node:path';
+import { ConfigError, envEnum, envInt, envString } from '../../config/env.js';
+import { loadRootSecret } from '../../config/secret.js';
+
+export type AddressBinding = 'off' | 'exact' | 'prefix';
+
+export interface ReceptionConfig {
+  readonly dataDir: string;
+  readonly databaseUrl: string;
+  readonly rootSecret: Buffer;
+  readonly publicHost: string;
+  readonly publicPort: number;
+  readonly controlHost: string;
+  readonly controlPort: number;
+  /** Seconds a ticket is valid for. Short by default (seed 001 ¶0042). */
+  readonly ticketTtlS: number;
+  /** Seconds a client has to start using a ticket before its slot is released. */
+  readonly holdS: number;
+  readonly clockToleranceS: number;
+  readonly maxConnectionsPerTicket: number;
+  readonly addressBinding: AddressBinding;
+  readonly prefixBitsV4: number;
+  readonly prefixBitsV6: number;
+  /** A content server whose last report is older than this gets no new tickets. */
+  readonly staleAfterMs: number;
+  /** How long a superseded ticket key is still accepted after a rotation. */
+  readonly keyGraceS: number;
+  readonly maxUploadBytes: number;
+}
+
+export function loadReceptionConfig(env: NodeJS.ProcessEnv): Readonly<ReceptionConfig> {
+  const dataDir = resolve(envString(env, 'TESSERA_DATA_DIR', './data'));
+  const ticketTtlS = envInt(env, 'TESSERA_TICKET_TTL_S', 300, 10, 86_400);
+  const holdS = envInt(env, 'TESSERA_HOLD_S', 30, 1, 3600);
+  if (holdS > ticketTtlS) throw new ConfigError('TESSERA_HOLD_S', `must not exceed TESSERA_TICKET_TTL_S (${ticketTtlS})`);
+  const clockToleranceS = envInt(env, 'TESSERA_CLOCK_TOLERANCE_S', 5, 0, 60);
+  const keyGraceS = envInt(env, 'TESSERA_KEY_GRACE_S', ticketTtlS + clockToleranceS + 60, 0, 30 * 86_400);
+  if (keyGraceS < ticketTtlS + clockToleranceS) {
+    throw new ConfigError('TESSERA_KEY_GRACE_S', 'must cover the longest ticket lifetime plus the clock tolerance');
+  }
+  return Object.freeze({
+    dataDir,
+    databaseUrl: envString(env, 'TESSERA_DATABASE_URL', `sqlite:${dataDir}/tessera.db`),
+    rootSecret: loadRootSecret(env, `${dataDir}/secret.key`),
+    publicHost: envString(env, 'TESSERA_PUBLIC_HOST', '127.0.0.1'),
+    publicPort: envInt(env, 'TESSERA_PUBLIC_PORT', 8080, 0, 65_535),
+    controlHost: envString(env, 'TESSERA_CONTROL_HOST', '127.0.0.1'),
+    controlPort: envInt(env, 'TESSERA_CONTROL_PORT', 9100, 0, 65_535),
+    ticketTtlS,
+    holdS,
+    clockToleranceS,
+    maxConnectionsPerTicket: envInt(env, 'TESSERA_TICKET_MAX_CONNECTIONS', 4, 1, 255),
+    addressBinding: envEnum(env, 'TESSERA_ADDRESS_BINDING', ['off', 'exact', 'prefix'] as const, 'off'),
+    prefixBitsV4: envInt(env, 'TESSERA_PREFIX_BITS_V4', 24, 0, 32),
+    prefixBitsV6: envInt(env, 'TESSERA_PREFIX_BITS_V6', 56, 0, 128),
+    staleAfterMs: envInt(env, 'TESSERA_STALE_AFTER_MS', 5000, 100, 600_000),
+    keyGraceS,
+    maxUploadBytes: envInt(env, 'TESSERA_MAX_UPLOAD_BYTES', 8 * 1024 ** 3, 1, Number.MAX_SAFE_INTEGER),
+  });
+}

@@ -1,0 +1,208 @@
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { Clock } from '../../core/clock.js';
+import { CONTROL_PATHS, type Completion, type LoadReport, type LoadReportReply } from '../../core/control/messages.js';
+import { TesseraError } from '../../core/errors.js';
+import { isServerId, isUuid } from '../../core/ids.js';
+import { checkControlToken, derivePurposeSecret } from '../../core/ticket/ticket-keys.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Persistence } from '../../ports/persistence.js';
+import type { ReceptionConfig } from './config.js';
+import { installProblemHandlers } from './http-errors.js';
+import type { CatalogueFiles } from './ingest.js';
+import type { Keyring } from './keyring.js';
+import type { ReceptionMetrics } from './metrics.js';
+import { contentJson } from './public-app.js';
+import type { Replication } from './replication.js';
+import type { ServerRegistry } from './server-registry.js';
+
+// The reception's control listener (loopback by default, never the public port). Content
+// servers push load reports and completions here; the operator's CLI adds content and
+// rotates keys here. Content servers authenticate with their per-server control token; the
+// operator with the admin token. Both are derived from the root secret.
+
+export interface ControlAppDeps {
+  readonly config: ReceptionConfig;
+  readonly clock: Clock;
+  readonly db: Persistence;
+  readonly servers: ServerRegistry;
+  readonly keyring: Keyring;
+  readonly files: CatalogueFiles;
+  readonly replication: Replication;
+  readonly metrics: ReceptionMetrics;
+  readonly logger: Logger;
+}
+
+export function adminToken(rootSecret: Buffer): string {
+  return derivePurposeSecret(rootSecret, 'admin').toString('base64url');
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  return header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+}
+
+const num = { type: 'number', minimum: 0 } as const;
+
+const loadReportSchema = {
+  type: 'object',
+  required: ['serverId', 'publicUrl', 'controlUrl', 'location', 'capacity', 'slotsTaken', 'activeTransfers', 'bytesPerSecond', 'memory', 'slots', 'keySetVersion', 'sentAt', 'seq', 'draining'],
+  properties: {
+    serverId: { type: 'string', maxLength: 32 },
+    publicUrl: { type: 'string', maxLength: 512 },
+    controlUrl: { type: 'string', maxLength: 512 },
+    location: { type: 'object', required: ['area', 'cost'], properties: { area: { type: 'string', maxLength: 64 }, cost: num } },
+    capacity: { type: 'integer', minimum: 0 },
+    slotsTaken: { type: 'integer', minimum: 0 },
+    activeTransfers: { type: 'integer', minimum: 0 },
+    bytesPerSecond: num,
+    memory: { type: 'object', required: ['rssBytes', 'heapUsedBytes'], properties: { rssBytes: num, heapUsedBytes: num } },
+    slots: {
+      type: 'array',
+      maxItems: 100_000,
+      items: {
+        type: 'object',
+        required: ['ticketId', 'remainingBytes', 'bytesPerSecond', 'releaseBy', 'state'],
+        properties: {
+          ticketId: { type: 'string' },
+          remainingBytes: num,
+          bytesPerSecond: num,
+          releaseBy: num,
+          state: { enum: ['held', 'active', 'idle'] },
+        },
+      },
+    },
+    keySetVersion: { type: 'string', maxLength: 4096 },
+    sentAt: num,
+    seq: { type: 'integer', minimum: 0 },
+    draining: { type: 'boolean' },
+  },
+} as const;
+
+const completionSchema = {
+  type: 'object',
+  required: ['ticketId', 'orderId', 'contentId', 'serverId', 'outcome', 'bytesDelivered', 'at'],
+  properties: {
+    ticketId: { type: 'string' },
+    orderId: { type: 'string' },
+    contentId: { type: 'string' },
+    serverId: { type: 'string' },
+    outcome: { enum: ['completed', 'expired'] },
+    bytesDelivered: num,
+    at: num,
+  },
+} as const;
+
+export async function buildControlApp(deps: ControlAppDeps): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 8 * 1024 * 1024 });
+  installProblemHandlers(app, deps.logger);
+  const admin = Buffer.from(adminToken(deps.config.rootSecret));
+
+  const requireServer = (request: FastifyRequest, claimed: string): void => {
+    const token = bearer(request);
+    const serverId = token === undefined ? undefined : checkControlToken(deps.config.rootSecret, token);
+    if (serverId === undefined || serverId !== claimed) throw new TesseraError('unauthorized', 'bad control token');
+  };
+  const requireAdmin = (request: FastifyRequest): void => {
+    const given = Buffer.from(bearer(request) ?? '');
+    if (given.length !== admin.length || !timingSafeEqual(given, admin)) throw new TesseraError('unauthorized', 'bad admin token');
+  };
+
+  app.post<{ Body: LoadReport }>(CONTROL_PATHS.loadReports, { schema: { body: loadReportSchema } }, async (request) => {
+    const report = request.body;
+    if (!isServerId(report.serverId)) throw new TesseraError('invalid-id', 'bad server id');
+    requireServer(request, report.serverId);
+    const appeared = deps.servers.record(report);
+    deps.metrics.liveServers.set(deps.servers.liveServerIds().length);
+    if (appeared) {
+      deps.logger.info({ serverId: report.serverId, publicUrl: report.publicUrl }, 'content server reporting');
+      deps.replication.syncServer(report.serverId);
+    }
+    const keySet = deps.keyring.keySetFor(report.serverId);
+    const reply: LoadReportReply = keySet.version === report.keySetVersion ? {} : { keySet };
+    return reply;
+  });
+
+  app.post<{ Body: Completion }>(CONTROL_PATHS.completions, { schema: { body: completionSchema } }, async (request) => {
+    const c = request.body;
+    requireServer(request, c.serverId);
+    if (!isUuid(c.orderId) || !isUuid(c.ticketId)) throw new TesseraError('invalid-id');
+    const order = await deps.db.orders.getOrder(c.orderId);
+    // The order may already be final (a repeated completion, or the sweeper got there first):
+    // acknowledge, so the content server stops resending.
+    if (!order || order.ticketId !== c.ticketId || order.state !== 'ticketed') return { acknowledged: true, changed: false };
+    const changed =
+      c.outcome === 'completed'
+        ? await deps.db.orders.markCompleted(c.orderId, c.ticketId, c.bytesDelivered, c.at)
+        : await deps.db.orders.markExpired(c.orderId, c.ticketId, 'ticket-window-closed', c.bytesDelivered, c.at);
+    if (changed) deps.metrics.completions.inc({ outcome: c.outcome });
+    return { acknowledged: true, changed: changed !== undefined };
+  });
+
+  app.addContentTypeParser('application/octet-stream', { bodyLimit: deps.config.maxUploadBytes }, (_request, payload, done) => done(null, payload));
+
+  app.post('/admin/contents', async (request, reply) => {
+    requireAdmin(request);
+    const header = (name: string): string | undefined => {
+      const value = request.headers[name];
+      if (typeof value !== 'string') return undefined;
+      try {
+        return decodeURIComponent(value);
+      } catch {
+        throw new TesseraError('validation-failed', `${name} is not valid percent-encoding`);
+      }
+    };
+    const fileName = header('x-tessera-file-name');
+    if (!fileName) throw new TesseraError('validation-failed', 'x-tessera-file-name is required');
+    if (!(request.body && typeof (request.body as Readable).pipe === 'function')) {
+      throw new TesseraError('unsupported-media-type', 'send the file as application/octet-stream');
+    }
+    const content = await deps.files.receive({
+      fileName,
+      title: header('x-tessera-title'),
+      mimeType: header('x-tessera-mime-type'),
+      body: request.body as Readable,
+      maxBytes: deps.config.maxUploadBytes,
+    });
+    try {
+      await deps.db.catalogue.addContent(content);
+    } catch (error) {
+      await deps.files.discard(content.id);
+      throw error;
+    }
+    const replicas = await deps.replication.placeEverywhere(content);
+    deps.logger.info({ contentId: content.id, size: content.size, replicas }, 'content added');
+    return reply.code(201).send({ content: contentJson(content), replicas });
+  });
+
+  app.post<{ Body: { graceS?: number } | undefined }>('/admin/keys/rotate', {
+    schema: { body: { type: ['object', 'null'], properties: { graceS: { type: 'integer', minimum: 0 } }, additionalProperties: false } },
+  }, async (request) => {
+    requireAdmin(request);
+    const graceS = request.body?.graceS ?? deps.config.keyGraceS;
+    const kid = await deps.keyring.rotate(graceS);
+    deps.logger.info({ kid, graceS }, 'ticket keys rotated');
+    return { activeKid: kid, previousRetiresInS: graceS };
+  });
+
+  app.get('/admin/servers', async (request) => {
+    requireAdmin(request);
+    return {
+      servers: deps.servers.list().map((s) => ({
+        serverId: s.serverId,
+        publicUrl: s.publicUrl,
+        live: s.live,
+        reportAgeMs: s.ageMs,
+        capacity: s.report.capacity,
+        slotsTaken: s.report.slotsTaken,
+        activeTransfers: s.report.activeTransfers,
+        bytesPerSecond: s.report.bytesPerSecond,
+        draining: s.report.draining,
+        location: s.report.location,
+      })),
+    };
+  });
+
+  return app;
+}

@@ -1,0 +1,61 @@
+import type { Clock } from '../../core/clock.js';
+import { activeEpoch, deriveTicketKey, serverKeySet, type KeyEpoch, type ServerKeySet } from '../../core/ticket/ticket-keys.js';
+import type { TicketKey } from '../../core/ticket/ticket.js';
+import type { KeyStore } from '../../ports/persistence.js';
+
+// The reception's ticket keys: epochs live in the database (so several receptions agree);
+// the secrets are derived from the root secret and never stored.
+
+export class Keyring {
+  readonly #store: KeyStore;
+  readonly #root: Buffer;
+  readonly #clock: Clock;
+  #epochs: readonly KeyEpoch[] = [];
+  readonly #derived = new Map<string, TicketKey>();
+
+  constructor(store: KeyStore, rootSecret: Buffer, clock: Clock) {
+    this.#store = store;
+    this.#root = rootSecret;
+    this.#clock = clock;
+  }
+
+  async start(): Promise<void> {
+    await this.#store.ensureInitial(this.#clock.now());
+    await this.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    this.#epochs = await this.#store.listEpochs();
+  }
+
+  /** Starts minting with a new kid; the previous one is accepted for `graceS` more seconds. */
+  async rotate(graceS: number): Promise<number> {
+    await this.refresh();
+    const newKid = Math.max(0, ...this.#epochs.map((e) => e.kid)) + 1;
+    const now = this.#clock.now();
+    await this.#store.rotate(newKid, now, now + graceS * 1000);
+    await this.refresh();
+    return newKid;
+  }
+
+  /** The key to mint a ticket for `serverId` with. */
+  mintingKey(serverId: string): TicketKey {
+    const epoch = activeEpoch(this.#epochs);
+    if (!epoch) throw new Error('no active ticket key epoch; Keyring.start() was not awaited');
+    const cacheKey = `${epoch.kid}/${serverId}`;
+    let key = this.#derived.get(cacheKey);
+    if (!key) {
+      key = deriveTicketKey(this.#root, epoch.kid, serverId);
+      this.#derived.set(cacheKey, key);
+    }
+    return key;
+  }
+
+  keySetFor(serverId: string): ServerKeySet {
+    return serverKeySet(this.#root, serverId, this.#epochs, this.#clock.now());
+  }
+
+  epochs(): readonly KeyEpoch[] {
+    return this.#epochs;
+  }
+}

@@ -1,0 +1,79 @@
+import type { FastifyInstance } from 'fastify';
+import { openPersistence } from '../../adapters/sql/open-persistence.js';
+import { systemClock, type Clock } from '../../core/clock.js';
+import { createLogger, type Logger } from '../../observability/logger.js';
+import { createMetricsRegistry } from '../../observability/metrics.js';
+import type { Persistence } from '../../ports/persistence.js';
+import { loadReceptionConfig, type ReceptionConfig } from './config.js';
+import { ContentServerClient } from './content-server-client.js';
+import { buildControlApp } from './control-app.js';
+import { CatalogueFiles } from './ingest.js';
+import { Keyring } from './keyring.js';
+import { createReceptionMetrics } from './metrics.js';
+import { Ordering } from './ordering.js';
+import { buildPublicApp } from './public-app.js';
+import { Replication } from './replication.js';
+import { ServerRegistry } from './server-registry.js';
+import { Sweeper } from './sweeper.js';
+
+// The reception's composition root: the only place that reads configuration, picks adapters
+// and listens.
+
+export interface RunningReception {
+  readonly publicUrl: string;
+  readonly controlUrl: string;
+  readonly publicApp: FastifyInstance;
+  readonly controlApp: FastifyInstance;
+  readonly db: Persistence;
+  stop(): Promise<void>;
+}
+
+export async function startReception(
+  config: ReceptionConfig,
+  options: { clock?: Clock; logger?: Logger } = {},
+): Promise<RunningReception> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger({ name: 'reception' });
+  const db = await openPersistence(config.databaseUrl);
+  const registry = createMetricsRegistry('reception', 'reception');
+  const metrics = createReceptionMetrics(registry);
+  const servers = new ServerRegistry(clock, config.staleAfterMs);
+  const keyring = new Keyring(db.keys, config.rootSecret, clock);
+  await keyring.start();
+  const contentServers = new ContentServerClient(config.rootSecret);
+  const files = new CatalogueFiles(config.dataDir, clock);
+  const replication = new Replication(db, files, servers, contentServers, clock, logger);
+  const ordering = new Ordering({ config, clock, db, servers, contentServers, keyring, metrics, logger });
+  const sweeper = new Sweeper(db, clock, logger, config.clockToleranceS * 1000 + 30_000);
+
+  const publicApp = await buildPublicApp({ db, ordering, servers, registry, logger, trustProxy: process.env['TESSERA_TRUST_PROXY'] === 'true' });
+  const controlApp = await buildControlApp({ config, clock, db, servers, keyring, files, replication, metrics, logger });
+  const controlAddress = await controlApp.listen({ host: config.controlHost, port: config.controlPort });
+  const publicAddress = await publicApp.listen({ host: config.publicHost, port: config.publicPort });
+
+  // Other receptions may rotate keys: pick their epochs up.
+  const keyRefresh = setInterval(() => void keyring.refresh().catch((e: unknown) => logger.warn({ err: e }, 'key refresh failed')), 10_000);
+  keyRefresh.unref();
+  sweeper.start(10_000);
+  logger.info({ publicUrl: publicAddress, controlUrl: controlAddress }, 'reception listening');
+
+  return {
+    publicUrl: publicAddress,
+    controlUrl: controlAddress,
+    publicApp,
+    controlApp,
+    db,
+    async stop() {
+      clearInterval(keyRefresh);
+      sweeper.stop();
+      await publicApp.close();
+      await controlApp.close();
+      await db.close();
+    },
+  };
+}
+
+export async function runReceptionFromEnv(env: NodeJS.ProcessEnv): Promise<RunningReception> {
+  const config = loadReceptionConfig(env);
+  return startReception(config);
+}

@@ -1,0 +1,217 @@
+import fastifySwagger from '@fastify/swagger';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Registry } from 'prom-client';
+import { TesseraError } from '../../core/errors.js';
+import { isUuid } from '../../core/ids.js';
+import type { Logger } from '../../observability/logger.js';
+import type { ContentRecord, OrderRecord, Persistence } from '../../ports/persistence.js';
+import { installProblemHandlers } from './http-errors.js';
+import type { Ordering, PlacedOrder } from './ordering.js';
+import { PAGE_SECURITY_HEADERS, renderCatalogPage } from './pages.js';
+import type { ServerRegistry } from './server-registry.js';
+
+// The reception's public listener: catalogue, ordering (JSON and browser form), order status,
+// health, metrics and the OpenAPI document. Routes translate HTTP to Ordering and back.
+
+export interface PublicAppDeps {
+  readonly db: Persistence;
+  readonly ordering: Ordering;
+  readonly servers: ServerRegistry;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly trustProxy: boolean;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+const contentSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    title: { type: 'string' },
+    fileName: { type: 'string' },
+    mimeType: { type: 'string' },
+    size: { type: 'integer' },
+    sha256: { type: 'string' },
+    createdAt: { type: 'string', format: 'date-time' },
+  },
+  required: ['id', 'title', 'fileName', 'mimeType', 'size', 'sha256', 'createdAt'],
+} as const;
+
+const problemSchema = {
+  type: 'object',
+  description: 'RFC 9457 problem details; `code` is stable (docs/errors.md)',
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    code: { type: 'string' },
+    detail: { type: 'string' },
+  },
+  required: ['type', 'title', 'status', 'code'],
+  additionalProperties: true,
+} as const;
+
+export function contentJson(c: ContentRecord): Record<string, unknown> {
+  return { id: c.id, title: c.title, fileName: c.fileName, mimeType: c.mimeType, size: c.size, sha256: c.sha256, createdAt: iso(c.createdAt) };
+}
+
+function orderJson(o: OrderRecord): Record<string, unknown> {
+  return {
+    id: o.id,
+    state: o.state,
+    contentId: o.contentId,
+    serverId: o.serverId,
+    bytesDelivered: o.bytesDelivered,
+    reason: o.reason,
+    createdAt: iso(o.createdAt),
+    updatedAt: iso(o.updatedAt),
+  };
+}
+
+function placedJson(p: PlacedOrder): Record<string, unknown> {
+  return {
+    order: { id: p.order.id, state: p.order.state, contentId: p.order.contentId, createdAt: iso(p.order.createdAt) },
+    ticket: { url: p.ticketUrl, serverId: p.serverId, notBefore: iso(p.notBefore), expiresAt: iso(p.expiresAt), maxConnections: p.maxConnections },
+    content: contentJson(p.content),
+  };
+}
+
+/** Browsers post forms; refuse cross-site posts (CSRF) using the fetch metadata and Origin headers. */
+function assertSameOrigin(request: FastifyRequest): void {
+  const site = request.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+    throw new TesseraError('bad-request', 'cross-site order forms are refused');
+  }
+  const origin = request.headers.origin;
+  if (origin !== undefined && origin !== 'null') {
+    const host = request.headers.host;
+    if (!host || new URL(origin).host !== host) throw new TesseraError('bad-request', 'cross-origin order forms are refused');
+  }
+}
+
+export async function buildPublicApp(deps: PublicAppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 16 * 1024,
+    trustProxy: deps.trustProxy,
+    return503OnClosing: true,
+  });
+  installProblemHandlers(app, deps.logger);
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(String(body))));
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    deps.logger.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Tessera reception', version: '0.1.0', description: 'Takes orders and answers with single-use permission ticket URLs.' },
+    },
+  });
+
+  app.get('/', { schema: { hide: true } }, async (_request, reply) => {
+    const items = await deps.db.catalogue.listContents();
+    return reply.type('text/html; charset=utf-8').headers(PAGE_SECURITY_HEADERS).header('cache-control', 'no-store').send(renderCatalogPage(items));
+  });
+
+  app.get('/contents', {
+    schema: {
+      summary: 'List the catalogue',
+      response: { 200: { type: 'object', properties: { items: { type: 'array', items: contentSchema } }, required: ['items'] } },
+    },
+  }, async () => ({ items: (await deps.db.catalogue.listContents()).map(contentJson) }));
+
+  app.get<{ Params: { id: string } }>('/contents/:id', {
+    schema: {
+      summary: 'One catalogue item',
+      params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+      response: { 200: contentSchema, 400: problemSchema, 404: problemSchema },
+    },
+  }, async (request) => {
+    if (!isUuid(request.params.id)) throw new TesseraError('invalid-id', 'content id must be a UUID');
+    const content = await deps.db.catalogue.getContent(request.params.id);
+    if (!content) throw new TesseraError('content-not-found', `no content ${request.params.id}`);
+    return contentJson(content);
+  });
+
+  app.post<{ Body: { contentId: string } }>('/orders', {
+    schema: {
+      summary: 'Place an order; the answer carries the permission ticket URL',
+      description:
+        'JSON clients get 201 with the ticket. A browser form (application/x-www-form-urlencoded) gets 303 to the ticket URL.',
+      body: {
+        type: 'object',
+        properties: { contentId: { type: 'string', maxLength: 64 } },
+        required: ['contentId'],
+        additionalProperties: false,
+      },
+      response: {
+        201: {
+          type: 'object',
+          properties: {
+            order: { type: 'object', additionalProperties: true },
+            ticket: {
+              type: 'object',
+              properties: {
+                url: { type: 'string' },
+                serverId: { type: 'string' },
+                notBefore: { type: 'string' },
+                expiresAt: { type: 'string' },
+                maxConnections: { type: 'integer' },
+              },
+            },
+            content: contentSchema,
+          },
+        },
+        400: problemSchema,
+        404: problemSchema,
+        413: problemSchema,
+        503: problemSchema,
+      },
+    },
+  }, async (request, reply) => {
+    const isForm = (request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+    if (isForm) assertSameOrigin(request);
+    const placed = await deps.ordering.place(request.body.contentId, request.ip);
+    if (isForm) return redirectToTicket(reply, placed.ticketUrl);
+    return reply.code(201).header('cache-control', 'no-store').send(placedJson(placed));
+  });
+
+  app.get<{ Params: { id: string } }>('/orders/:id', {
+    schema: {
+      summary: 'An order and its state',
+      params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+      response: { 400: problemSchema, 404: problemSchema },
+    },
+  }, async (request) => {
+    if (!isUuid(request.params.id)) throw new TesseraError('invalid-id', 'order id must be a UUID');
+    const order = await deps.db.orders.getOrder(request.params.id);
+    if (!order) throw new TesseraError('order-not-found', `no order ${request.params.id}`);
+    return orderJson(order);
+  });
+
+  app.get('/healthz', { schema: { summary: 'Liveness and database reachability' } }, async (_request, reply) => {
+    try {
+      await deps.db.ping();
+    } catch {
+      return reply.code(503).send({ status: 'unavailable', database: 'unreachable' });
+    }
+    return { status: 'ok', liveContentServers: deps.servers.liveServerIds().length };
+  });
+
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics' } }, async (_request, reply) =>
+    reply.type(deps.registry.contentType).send(await deps.registry.metrics()),
+  );
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  return app;
+}
+
+function redirectToTicket(reply: FastifyReply, url: string): FastifyReply {
+  // The ticket URL is a bearer credential: keep it out of caches and referrers.
+  return reply.code(303).header('location', url).header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send();
+}
