@@ -5,7 +5,7 @@ import pg from 'pg';
 // Real PostgreSQL and Redis on their standard local ports. Under CI=true a missing server is a
 // failure, never a skip; elsewhere the test skips with a loud message.
 
-export const POSTGRES_URL = process.env['TESSERA_TEST_POSTGRES_URL'] ?? 'postgres://127.0.0.1:5432/test';
+export const POSTGRES_URL = process.env['TESSERA_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env['TESSERA_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
 function reachable(host: string, port: number): Promise<boolean> {

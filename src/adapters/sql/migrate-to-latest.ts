@@ -16,8 +16,8 @@ export async function migrateToLatest<T>(db: Kysely<T>, backend: Pick<SqlBackend
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    throw new Error(`database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'setup';
+    throw new Error(`database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   return (results ?? []).map((r) => r.migrationName);
 }

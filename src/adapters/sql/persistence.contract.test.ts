@@ -289,7 +289,7 @@ const cases: Readonly<Record<string, (c: CaseContext) => Promise<void>>> = {
     const moduleUrl = new URL('./open-persistence.js', import.meta.url).href;
     const startAt = String(Date.now() + 500);
     await Promise.all(
-      [1, 2, 3].map(() => execFileAsync(process.execPath, ['--input-type=module', '-e', OPENER, moduleUrl, c.url, startAt], { timeout: 30_000 })),
+      [1, 2, 3, 4].map(() => execFileAsync(process.execPath, ['--input-type=module', '-e', OPENER, moduleUrl, c.url, startAt], { timeout: 30_000 })),
     );
     const db = await c.open();
     assert.equal((await db.keys.listEpochs()).length, 1);

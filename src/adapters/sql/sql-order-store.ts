@@ -1,5 +1,5 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
-import { assertTransition, ORDER_STATES } from '../../core/order.js';
+import { assertTransition } from '../../core/order.js';
 import type { OrderState } from '../../core/order.js';
 import type { NewOrder, OrderRecord, OrderStore, TicketIssued } from '../../ports/persistence.js';
 import type { OrdersTable, TesseraDatabase } from './schema.js';
@@ -97,7 +97,7 @@ export class SqlOrderStore implements OrderStore {
       .groupBy('state')
       .execute();
     const counts: Partial<Record<OrderState, number>> = {};
-    for (const row of rows) if (ORDER_STATES.includes(row.state)) counts[row.state] = row.count;
+    for (const row of rows) counts[row.state] = row.count;
     return counts;
   }
 

@@ -36,11 +36,11 @@ class TesseraSqliteDialect extends SqliteDialect {
   }
 
   override createDriver(): Driver {
-    return new SqliteDriver(this.#config);
+    return new ImmediateSqliteDriver(this.#config);
   }
 
   override createAdapter(): DialectAdapter {
-    return new SqliteAdapter();
+    return new TransactionalDdlSqliteAdapter();
   }
 }
 

@@ -4,8 +4,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureRootSecretFile } from '../../config/secret.js';
-import { controlToken } from '../../core/ticket/ticket-keys.js';
 import { adminToken } from '../../servers/reception/control-app.js';
+import { processPlan, type ProcessSpec } from '../../topology/process-plan.js';
 import { loadTopology, type Topology } from '../../topology/topology.js';
 import { writeSamples } from '../../topology/samples.js';
 import { addContent, describeFailure } from '../admin-client.js';
@@ -21,10 +21,7 @@ The first start adds a few sample items. Ctrl-C stops everything.
 
 const CLI = fileURLToPath(new URL('../tessera.js', import.meta.url));
 
-interface Child {
-  readonly name: string;
-  readonly env: NodeJS.ProcessEnv;
-  readonly healthUrl: string;
+interface Child extends ProcessSpec {
   process?: ChildProcess;
   restarts: number;
 }
@@ -46,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
   mkdirSync(join(dataDir, 'logs'), { recursive: true });
   const secretFile = join(dataDir, 'secret.key');
   const root = ensureRootSecretFile(secretFile);
-  const children = plan(topology, dataDir, secretFile, root);
+  const children: Child[] = processPlan(topology, dataDir, secretFile, root, process.env).map((spec) => ({ ...spec, restarts: 0 }));
 
   let stopping = false;
   const logs = new Map<string, WriteStream>();
@@ -56,7 +53,7 @@ export async function run(argv: string[]): Promise<number> {
       log = createWriteStream(join(dataDir, 'logs', `${child.name}.log`), { flags: 'a' });
       logs.set(child.name, log);
     }
-    const proc = spawn(process.execPath, [CLI, 'serve', child.name === 'reception' ? 'reception' : 'content'], {
+    const proc = spawn(process.execPath, [CLI, 'serve', child.role], {
       env: child.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -131,48 +128,7 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-function plan(topology: Topology, dataDir: string, secretFile: string, root: Buffer): Child[] {
-  const base = { ...process.env, TESSERA_DATA_DIR: dataDir };
-  const receptionControl = `http://${topology.host}:${topology.reception.controlPort}`;
-  const reception: Child = {
-    name: 'reception',
-    healthUrl: `http://${topology.host}:${topology.reception.publicPort}/healthz`,
-    restarts: 0,
-    env: {
-      ...base,
-      TESSERA_SECRET_FILE: secretFile,
-      TESSERA_PUBLIC_HOST: topology.host,
-      TESSERA_PUBLIC_PORT: String(topology.reception.publicPort),
-      TESSERA_CONTROL_HOST: topology.host,
-      TESSERA_CONTROL_PORT: String(topology.reception.controlPort),
-    },
-  };
-  const servers = topology.contentServers.map<Child>((s) => ({
-    name: s.id,
-    healthUrl: `http://${topology.host}:${s.publicPort}/healthz`,
-    restarts: 0,
-    env: {
-      ...base,
-      // Content servers never see the root secret: only their own control token.
-      TESSERA_SECRET: undefined,
-      TESSERA_SECRET_FILE: undefined,
-      TESSERA_SERVER_ID: s.id,
-      TESSERA_PUBLIC_HOST: topology.host,
-      TESSERA_PUBLIC_PORT: String(s.publicPort),
-      TESSERA_CONTROL_HOST: topology.host,
-      TESSERA_CONTROL_PORT: String(s.controlPort),
-      TESSERA_RECEPTION_CONTROL_URL: receptionControl,
-      TESSERA_CONTROL_TOKEN: controlToken(root, s.id),
-      TESSERA_STORE_DIR: join(dataDir, 'content-servers', s.id),
-      TESSERA_CAPACITY: String(s.capacity),
-      TESSERA_AREA: s.area,
-      TESSERA_COST: String(s.cost),
-    },
-  }));
-  return [reception, ...servers];
-}
-
-async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
+export async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

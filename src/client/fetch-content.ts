@@ -1,0 +1,94 @@
+import { completeFromPart, downloadTicket, type DownloadEvent, type DownloadResult } from './download-ticket.js';
+import { placeOrderAdmitted, type BusyPolicy } from './place-order-admitted.js';
+import type { DownloadProgress } from './progress-meter.js';
+import type { ReceptionClient } from './reception-client.js';
+import type { Content } from './reception-types.js';
+import { isTesseraClientError, type ResumeState } from './tessera-client-error.js';
+
+// Order → download → verify, the whole purchase of one content item. A part file left by an
+// earlier run is continued. When a resume is refused because the ticket's window closed, a new
+// order brings a fresh ticket and the download continues from the same part file. A ticket
+// that is used up (ticket-consumed) is never answered with a new order — that would buy the
+// item twice — unless the part already holds the whole file, which then only needs checking.
+
+export type FetchEvent =
+  | DownloadEvent
+  /** An order was placed; the ticket itself is deliberately not part of the event. */
+  | { readonly type: 'ordered'; readonly orderId: string; readonly serverId: string; readonly expiresAt: string; readonly reorder: boolean }
+  /** The ticket expired mid-download; a new order follows. */
+  | { readonly type: 'reordering'; readonly atByte: number; readonly reason: string }
+  /** The part file already held the whole, verified file: nothing was ordered. */
+  | { readonly type: 'completed-from-part' };
+
+export interface FetchContentOptions {
+  readonly outputPath: string;
+  /** The catalogue entry, when the caller already has it (saves a request). */
+  readonly content?: Content;
+  readonly onProgress?: (progress: DownloadProgress) => void;
+  readonly onEvent?: (event: FetchEvent) => void;
+  readonly signal?: AbortSignal;
+  /** New orders allowed after an expired ticket (default 2). */
+  readonly maxReorders?: number;
+  /** What to do when the reception answers 503 (see placeOrderAdmitted); default: give up. */
+  readonly whenBusy?: BusyPolicy;
+  readonly maxResumes?: number;
+  readonly backoffMs?: number;
+  readonly idleTimeoutMs?: number;
+  readonly userAgent?: string;
+}
+
+export interface FetchContentResult extends DownloadResult {
+  readonly content: Content;
+  /** The order that delivered the last bytes; undefined when the part file was already whole. */
+  readonly orderId: string | undefined;
+  readonly serverId: string | undefined;
+  /** Orders placed by this call. */
+  readonly orders: number;
+}
+
+export async function fetchContent(reception: ReceptionClient, contentId: string, options: FetchContentOptions): Promise<FetchContentResult> {
+  const { outputPath, signal, onEvent } = options;
+  const partFile = `${outputPath}.part`;
+  const call = signal ? { signal } : {};
+
+  // A whole part from an earlier run needs no ticket at all.
+  const known = options.content ?? (await reception.getContent(contentId, call));
+  try {
+    const done = await completeFromPart({ file: outputPath, partFile, expectedSize: known.size, expectedSha256: known.sha256 });
+    if (done) {
+      onEvent?.({ type: 'completed-from-part' });
+      return { ...done, content: known, orderId: undefined, serverId: undefined, orders: 0 };
+    }
+  } catch (error) {
+    // A corrupt part was deleted by completeFromPart; start from nothing.
+    if (!isTesseraClientError(error, 'sha256-mismatch')) throw error;
+  }
+
+  const maxReorders = options.maxReorders ?? 2;
+  let resumeFrom: ResumeState | 'existing-part' = 'existing-part';
+  for (let orders = 1; ; orders += 1) {
+    const placed = await placeOrderAdmitted(reception, contentId, { signal, whenBusy: options.whenBusy });
+    onEvent?.({ type: 'ordered', orderId: placed.order.id, serverId: placed.ticket.serverId, expiresAt: placed.ticket.expiresAt, reorder: orders > 1 });
+    try {
+      const result = await downloadTicket(placed.ticket.url, {
+        file: outputPath,
+        partFile,
+        expectedSize: placed.content.size,
+        expectedSha256: placed.content.sha256,
+        resumeFrom,
+        onProgress: options.onProgress,
+        onEvent,
+        signal,
+        maxResumes: options.maxResumes,
+        backoffMs: options.backoffMs,
+        idleTimeoutMs: options.idleTimeoutMs,
+        userAgent: options.userAgent,
+      });
+      return { ...result, content: placed.content, orderId: placed.order.id, serverId: placed.ticket.serverId, orders };
+    } catch (error) {
+      if (!isTesseraClientError(error, 'ticket-expired') || orders > maxReorders) throw error;
+      resumeFrom = error.resume ?? 'existing-part';
+      onEvent?.({ type: 'reordering', atByte: error.resume?.bytes ?? 0, reason: error.detail ?? error.title });
+    }
+  }
+}

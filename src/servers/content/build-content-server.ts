@@ -1,0 +1,311 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { Clock } from '../../core/clock.js';
+import { CONTROL_PATHS, type Completion, type LoadReport } from '../../core/control/messages.js';
+import type { Logger } from '../../observability/logger.js';
+import type { ContentStore } from '../../ports/content-store.js';
+import { CompletionOutbox } from './completion-outbox.js';
+import type { ContentServerConfig } from './config.js';
+import { createContentMetrics } from './content-metrics.js';
+import type { ContentServerContext } from './context.js';
+import { createControlPlane } from './control-plane.js';
+import { KeyRing } from './key-ring.js';
+import { LoadReporter } from './load-reporter.js';
+import { createPublicHandler } from './public-plane.js';
+import { ReceptionClient } from './reception-client.js';
+import { ServedItems } from './served-item.js';
+import { SlotTable, type SlotState } from './slot-table.js';
+import { TicketVerifier } from './ticket-verifier.js';
+
+// The content server role: a public listener (the data plane, raw node:http) and a loopback
+// control listener, around one SlotTable. buildContentServer wires the parts from its
+// dependencies and listens on nothing; start() listens, stop() drains. Tests build it
+// in-process on port 0 with a ManualClock; main.ts is the composition root.
+
+export interface ContentServerDeps {
+  readonly config: ContentServerConfig;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: Registry;
+  readonly store: ContentStore;
+  /** How often lapsed holds, idle slots and closed windows are swept (ms). */
+  readonly sweepIntervalMs?: number;
+  /** How long stop() lets running transfers finish before cutting them (ms). */
+  readonly stopGraceMs?: number;
+}
+
+export interface TicketSnapshot {
+  readonly ticketId: string;
+  readonly orderId: string;
+  readonly contentId: string;
+  readonly noticed: boolean;
+  readonly slot: SlotState;
+  readonly openTransfers: number;
+  readonly size: number;
+  readonly deliveredBytes: number;
+  readonly deliveredRanges: readonly { readonly start: number; readonly end: number }[];
+  readonly holdUntil: number;
+  readonly idleUntil: number;
+  readonly closesAt: number;
+}
+
+export interface ContentServerSnapshot {
+  readonly serverId: string;
+  readonly publicUrl: string;
+  readonly controlUrl: string;
+  readonly capacity: number;
+  readonly slotsTaken: number;
+  readonly draining: boolean;
+  readonly noticeMode: ContentServerConfig['noticeMode'];
+  readonly deliveryMode: ContentServerConfig['deliveryMode'];
+  readonly keys: { readonly version: string; readonly kids: readonly number[]; readonly retired: readonly number[] };
+  readonly receptionReachable: boolean;
+  readonly pendingCompletions: number;
+  readonly consumedTickets: number;
+  readonly items: number;
+  readonly tickets: readonly TicketSnapshot[];
+}
+
+export interface ContentServerState {
+  readonly slots: SlotTable;
+  readonly keys: KeyRing;
+  snapshot(): ContentServerSnapshot;
+  /** Runs the sweep now (tests with a ManualClock call it after advancing time). */
+  sweep(): void;
+  /** Sends a load report now and installs any key set in the reply. */
+  reportNow(): Promise<void>;
+  /** Waits until every completion was acknowledged, or the timeout passes. */
+  drainCompletions(timeoutMs: number): Promise<boolean>;
+}
+
+export interface ContentServer {
+  readonly publicServer: Server;
+  readonly controlServer: Server;
+  readonly state: ContentServerState;
+  start(): Promise<{ publicUrl: string; controlUrl: string }>;
+  stop(): Promise<void>;
+}
+
+export function buildContentServer(deps: ContentServerDeps): ContentServer {
+  const { config, clock, logger, store } = deps;
+  const slots = new SlotTable({
+    serverId: config.serverId,
+    capacity: config.capacity,
+    clockToleranceMs: config.clockToleranceS * 1000,
+    idleReleaseMs: config.idleReleaseMs,
+  });
+  const keys = new KeyRing();
+  const verifier = new TicketVerifier({ audience: config.serverId, keys: keys.lookup, clockToleranceS: config.clockToleranceS });
+  const metrics = createContentMetrics(deps.metrics, () => slots.taken);
+  const reception = new ReceptionClient(config.receptionControlUrl, config.controlToken);
+  const requestTimeoutMs = Math.max(2000, Math.min(10_000, config.reportIntervalMs * 2));
+
+  const outbox = new CompletionOutbox({
+    logger,
+    send: async (completion) => {
+      const reply = await reception.postJson(CONTROL_PATHS.completions, completion, requestTimeoutMs);
+      return reply.status >= 200 && reply.status < 300;
+    },
+  });
+
+  let publicUrl = config.publicUrl ?? '';
+  let controlUrl = '';
+  let draining = false;
+  let seq = 0;
+  let lastReportAt = clock.now();
+  let lastReportBytes = 0;
+
+  const buildReport = (): LoadReport => {
+    const now = clock.now();
+    const elapsed = now - lastReportAt;
+    const bytesPerSecond = elapsed > 0 ? Math.round(((metrics.stats.bytesServed - lastReportBytes) * 1000) / elapsed) : 0;
+    lastReportAt = now;
+    lastReportBytes = metrics.stats.bytesServed;
+    const memory = process.memoryUsage();
+    return {
+      serverId: config.serverId,
+      publicUrl,
+      controlUrl,
+      location: { area: config.area, cost: config.cost },
+      capacity: slots.capacity,
+      slotsTaken: slots.taken,
+      activeTransfers: metrics.stats.activeTransfers,
+      bytesPerSecond,
+      memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
+      slots: slots.slotReports(elapsed),
+      keySetVersion: keys.version,
+      sentAt: now,
+      seq: ++seq,
+      draining,
+    };
+  };
+
+  const reporter = new LoadReporter({
+    intervalMs: config.reportIntervalMs,
+    minGapMs: Math.min(250, config.reportIntervalMs),
+    logger,
+    buildReport,
+    send: (report) => reception.postJson(CONTROL_PATHS.loadReports, report, requestTimeoutMs),
+    onReply: (reply) => {
+      const body = reply.body;
+      if (typeof body !== 'object' || body === null || !('keySet' in body) || body.keySet === undefined) return;
+      try {
+        if (keys.install(body.keySet)) {
+          // Cached verdicts may rest on a key that is now retired.
+          verifier.clear();
+          logger.info({ keySetVersion: keys.version, kids: keys.kids, retired: keys.retiredKids }, 'installed ticket keys');
+        }
+      } catch (error) {
+        logger.warn({ reason: error instanceof Error ? error.message : String(error) }, 'ignored a malformed key set from the reception');
+      }
+    },
+  });
+
+  const ctx: ContentServerContext = {
+    config,
+    clock,
+    logger,
+    metrics,
+    store,
+    slots,
+    keys,
+    verifier,
+    served: new ServedItems(),
+    ended(completion: Completion) {
+      metrics.completed(completion.outcome);
+      outbox.enqueue(completion);
+      if (logger.isLevelEnabled('debug')) logger.debug({ ticketId: completion.ticketId, outcome: completion.outcome, bytes: completion.bytesDelivered }, 'ticket ended');
+      reporter.nudge();
+    },
+    slotsChanged() {
+      reporter.nudge();
+    },
+    get draining() {
+      return draining;
+    },
+  };
+
+  const sweep = (): void => {
+    const before = slots.taken;
+    for (const completion of slots.sweep(clock.now())) ctx.ended(completion);
+    if (slots.taken !== before) reporter.nudge();
+  };
+
+  const snapshot = (): ContentServerSnapshot => ({
+    serverId: config.serverId,
+    publicUrl,
+    controlUrl,
+    capacity: slots.capacity,
+    slotsTaken: slots.taken,
+    draining,
+    noticeMode: config.noticeMode,
+    deliveryMode: config.deliveryMode,
+    keys: { version: keys.version, kids: keys.kids, retired: keys.retiredKids },
+    receptionReachable: reporter.reachable,
+    pendingCompletions: outbox.pending,
+    consumedTickets: slots.consumedCount,
+    items: store.list().length,
+    tickets: [...slots.records()].map((r) => ({
+      ticketId: r.ticketId,
+      orderId: r.orderId,
+      contentId: r.contentId,
+      noticed: r.noticed,
+      slot: r.slot,
+      openTransfers: r.openTransfers,
+      size: r.size,
+      deliveredBytes: r.delivered.bytes,
+      deliveredRanges: r.delivered.toArray(),
+      holdUntil: r.holdUntil,
+      idleUntil: r.idleUntil,
+      closesAt: r.closesAt,
+    })),
+  });
+
+  const publicServer = createServer({ noDelay: true }, createPublicHandler(ctx, deps.metrics));
+  // A client that stops reading holds its slot; after this long without progress it is cut.
+  publicServer.timeout = 120_000;
+  publicServer.keepAliveTimeout = 30_000;
+  publicServer.headersTimeout = 35_000;
+  const control = createControlPlane(ctx, snapshot);
+  const controlServer = createServer({ noDelay: true }, (req, res) => control.handle(req, res));
+  // Replica uploads can be large; the control listener is loopback and authenticated.
+  controlServer.requestTimeout = 0;
+
+  let sweeper: NodeJS.Timeout | undefined;
+
+  return {
+    publicServer,
+    controlServer,
+    state: {
+      slots,
+      keys,
+      snapshot,
+      sweep,
+      reportNow: () => reporter.reportNow(),
+      drainCompletions: (timeoutMs) => outbox.drain(timeoutMs),
+    },
+
+    async start() {
+      await listen(controlServer, config.controlPort, config.controlHost);
+      await listen(publicServer, config.publicPort, config.publicHost);
+      controlUrl = `http://${hostForUrl(config.controlHost)}:${(controlServer.address() as AddressInfo).port}`;
+      if (publicUrl === '') publicUrl = `http://${hostForUrl(config.publicHost)}:${(publicServer.address() as AddressInfo).port}`;
+      sweeper = setInterval(sweep, deps.sweepIntervalMs ?? 250);
+      sweeper.unref();
+      reporter.start();
+      logger.info(
+        { serverId: config.serverId, publicUrl, controlUrl, capacity: config.capacity, noticeMode: config.noticeMode, deliveryMode: config.deliveryMode, items: store.list().length },
+        'content server listening',
+      );
+      return { publicUrl, controlUrl };
+    },
+
+    async stop() {
+      draining = true;
+      // Tell the reception first, so it stops sending notices here.
+      await Promise.race([reporter.reportNow(), delay(1000)]);
+      reporter.stop();
+      const publicClosed = close(publicServer);
+      publicServer.closeIdleConnections();
+      const graceUntil = Date.now() + (deps.stopGraceMs ?? 10_000);
+      while (metrics.stats.activeTransfers > 0 && Date.now() < graceUntil) await delay(50);
+      publicServer.closeAllConnections();
+      await publicClosed;
+      clearInterval(sweeper);
+      sweep();
+      await outbox.drain(3000);
+      outbox.stop();
+      const controlClosed = close(controlServer);
+      controlServer.closeAllConnections();
+      await controlClosed;
+      reception.close();
+      logger.info({ serverId: config.serverId }, 'content server stopped');
+    },
+  };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

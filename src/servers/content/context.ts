@@ -1,0 +1,29 @@
+import type { Completion } from '../../core/control/messages.js';
+import type { Clock } from '../../core/clock.js';
+import type { Logger } from '../../observability/logger.js';
+import type { ContentStore } from '../../ports/content-store.js';
+import type { ContentServerConfig } from './config.js';
+import type { ContentMetrics } from './content-metrics.js';
+import type { KeyRing } from './key-ring.js';
+import type { ServedItems } from './served-item.js';
+import type { SlotTable } from './slot-table.js';
+import type { TicketVerifier } from './ticket-verifier.js';
+
+/** Everything the public and control handlers share; built once by buildContentServer. */
+export interface ContentServerContext {
+  readonly config: ContentServerConfig;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: ContentMetrics;
+  readonly store: ContentStore;
+  readonly slots: SlotTable;
+  readonly keys: KeyRing;
+  readonly verifier: TicketVerifier;
+  readonly served: ServedItems;
+  /** A ticket ended: queue its Completion for the reception. */
+  ended(completion: Completion): void;
+  /** Slots changed: the reception should hear about it soon. */
+  slotsChanged(): void;
+  /** True while stopping: no new notices. */
+  readonly draining: boolean;
+}

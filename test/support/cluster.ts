@@ -1,0 +1,149 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureRootSecretFile } from '../../src/config/secret.js';
+import { adminToken } from '../../src/servers/reception/control-app.js';
+import { processPlan, type ProcessSpec } from '../../src/topology/process-plan.js';
+import type { Topology } from '../../src/topology/topology.js';
+import { addContent, type AdminTarget } from '../../src/cli/admin-client.js';
+
+// A real topology for integration tests: a reception and content servers, each its own
+// process started with `tessera serve`, on free loopback ports, with a temporary data dir.
+
+export const CLI = join(process.cwd(), 'dist/src/cli/tessera.js');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ClusterOptions {
+  readonly servers?: number;
+  readonly capacity?: number;
+  /** Extra environment for every process (e.g. TESSERA_TICKET_TTL_S). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Extra environment per content server, by index. */
+  readonly serverEnv?: (index: number) => NodeJS.ProcessEnv;
+}
+
+export interface Cluster {
+  readonly dataDir: string;
+  readonly receptionUrl: string;
+  readonly admin: AdminTarget;
+  readonly topology: Topology;
+  readonly processes: Map<string, ChildProcess>;
+  readonly logs: Map<string, string[]>;
+  addFile(path: string, title?: string): Promise<{ id: string; sha256: string; size: number; fileName: string }>;
+  waitForServers(count: number, timeoutMs?: number): Promise<void>;
+  kill(name: string, signal?: NodeJS.Signals): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not healthy after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'tessera-test-'));
+  const count = options.servers ?? 3;
+  const topology: Topology = {
+    host: '127.0.0.1',
+    reception: { publicPort: await freePort(), controlPort: await freePort() },
+    contentServers: await Promise.all(
+      Array.from({ length: count }, async (_, i) => ({
+        id: `cs-${i + 1}`,
+        publicPort: await freePort(),
+        controlPort: await freePort(),
+        capacity: options.capacity ?? 4,
+        area: 'local',
+        cost: i + 1,
+      })),
+    ),
+  };
+  const secretFile = join(dataDir, 'secret.key');
+  const root = ensureRootSecretFile(secretFile);
+  const baseEnv: NodeJS.ProcessEnv = { ...process.env, TESSERA_REPORT_INTERVAL_MS: '200', TESSERA_LOG_LEVEL: 'info', ...options.env };
+  const plan = processPlan(topology, dataDir, secretFile, root, baseEnv);
+  const processes = new Map<string, ChildProcess>();
+  const logs = new Map<string, string[]>();
+  const specs = new Map<string, ProcessSpec>();
+  const start = (spec: ProcessSpec, extra: NodeJS.ProcessEnv): void => {
+    const child = spawn(process.execPath, [CLI, 'serve', spec.role], { env: { ...spec.env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines = logs.get(spec.name) ?? [];
+    logs.set(spec.name, lines);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+    processes.set(spec.name, child);
+  };
+  plan.forEach((spec, i) => {
+    specs.set(spec.name, spec);
+    start(spec, spec.role === 'content' ? (options.serverEnv?.(i - 1) ?? {}) : {});
+  });
+  const admin: AdminTarget = { controlUrl: `http://127.0.0.1:${topology.reception.controlPort}`, token: adminToken(root) };
+  const cluster: Cluster = {
+    dataDir,
+    receptionUrl: `http://127.0.0.1:${topology.reception.publicPort}`,
+    admin,
+    topology,
+    processes,
+    logs,
+    async addFile(path, title) {
+      const response = await addContent(admin, path, title);
+      if (response.status !== 201) throw new Error(`add content failed: ${JSON.stringify(response.json)}`);
+      return (response.json as { content: { id: string; sha256: string; size: number; fileName: string } }).content;
+    },
+    async waitForServers(n, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const response = await fetch(`${admin.controlUrl}/admin/servers`, { headers: { authorization: `Bearer ${admin.token}` } });
+        const { servers } = (await response.json()) as { servers: { live: boolean }[] };
+        if (servers.filter((s) => s.live).length >= n) return;
+        if (Date.now() > deadline) throw new Error(`only ${servers.filter((s) => s.live).length} of ${n} servers live`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async kill(name, signal = 'SIGKILL') {
+      const child = processes.get(name);
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => child.kill('SIGKILL'), 5000);
+        child.once('exit', () => {
+          clearTimeout(force);
+          resolve();
+        });
+        child.kill(signal);
+      });
+    },
+    async stop() {
+      await Promise.all([...processes.keys()].map((name) => cluster.kill(name, 'SIGTERM')));
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await Promise.all(plan.map((spec) => waitHealthy(spec.healthUrl, 20_000)));
+    await cluster.waitForServers(count);
+  } catch (error) {
+    const dump = [...logs.entries()].map(([n, l]) => `--- ${n}\n${l.slice(-20).join('\n')}`).join('\n');
+    await cluster.stop();
+    throw new Error(`${(error as Error).message}\n${dump}`);
+  }
+  return cluster;
+}
