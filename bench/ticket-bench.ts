@@ -1,6 +1,6 @@
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { deriveTicketKey } from '../src/core/ticket/ticket-keys.js';
 import { mintTicket, verifyTicket, type ClientBinding, type TicketClaims, type VerifyPolicy } from '../src/core/ticket/ticket.js';
@@ -43,10 +43,14 @@ function claims(client: ClientBinding): TicketClaims {
   };
 }
 
-/** Operations per second of `op`, median of `runs` timed runs after a warm-up. */
-async function rate(op: () => unknown, options: Required<TicketBenchOptions>): Promise<number> {
+/**
+ * Operations per second of each op: every op is warmed up, then the timed runs go round-robin
+ * (one run of each op per round), so a burst of load from elsewhere on the machine hits every
+ * op alike instead of one; the median run of each op is reported.
+ */
+async function rates(ops: readonly (readonly [string, () => unknown])[], options: Required<TicketBenchOptions>): Promise<[string, number][]> {
   let sink = 0;
-  const timed = (seconds: number): number => {
+  const timed = (op: () => unknown, seconds: number): number => {
     const limit = BigInt(Math.round(seconds * 1e9));
     const start = process.hrtime.bigint();
     let count = 0;
@@ -58,15 +62,19 @@ async function rate(op: () => unknown, options: Required<TicketBenchOptions>): P
     } while (elapsed < limit);
     return count / (Number(elapsed) / 1e9);
   };
-  timed(options.warmupSeconds);
-  const rates: number[] = [];
-  for (let run = 0; run < options.runs; run++) {
-    await new Promise((resolve) => setImmediate(resolve));
-    rates.push(timed(options.seconds));
+  for (const [, op] of ops) timed(op, options.warmupSeconds);
+  const runs = ops.map((): number[] => []);
+  for (let round = 0; round < options.runs; round++) {
+    for (const [i, [, op]] of ops.entries()) {
+      await new Promise((resolve) => setImmediate(resolve));
+      runs[i]?.push(timed(op, options.seconds));
+    }
   }
   if (sink < 0) throw new Error('unreachable');
-  rates.sort((a, b) => a - b);
-  return rates[Math.floor(rates.length / 2)] ?? 0;
+  return ops.map(([name], i) => {
+    const sorted = [...(runs[i] ?? [])].sort((a, b) => a - b);
+    return [name, sorted[Math.floor(sorted.length / 2)] ?? 0];
+  });
 }
 
 function cpuModel(): string {
@@ -105,14 +113,20 @@ export async function runTicketBench(options: TicketBenchOptions = {}): Promise<
   };
   if (!edVerify()) throw new Error('Ed25519 peer does not verify');
 
-  const rows: [string, number][] = [];
-  rows.push(['AES-256-GCM mint (binding off)', await rate(() => mintTicket(offClaims, key), o)]);
-  rows.push(['AES-256-GCM mint (exact IPv6)', await rate(() => mintTicket(boundClaims, key), o)]);
-  rows.push(['AES-256-GCM verify (binding off)', await rate(() => verifyTicket(offTicket, policy), o)]);
-  rows.push(['AES-256-GCM verify (exact IPv6)', await rate(() => verifyTicket(boundTicket, policy), o)]);
-  rows.push(['HKDF derive one server key', await rate(() => deriveTicketKey(ROOT, 1, SERVER), o)]);
-  rows.push(['Ed25519 sign (same payload, in clear)', await rate(() => Buffer.concat([edPayload, sign(null, edPayload, privateKey)]).toString('base64url'), o)]);
-  rows.push(['Ed25519 verify (same payload, in clear)', await rate(edVerify, o)]);
+  const loadBefore = loadavg()[0] ?? 0;
+  const rows = await rates(
+    [
+      ['AES-256-GCM mint (binding off)', () => mintTicket(offClaims, key)],
+      ['AES-256-GCM mint (exact IPv6)', () => mintTicket(boundClaims, key)],
+      ['AES-256-GCM verify (binding off)', () => verifyTicket(offTicket, policy)],
+      ['AES-256-GCM verify (exact IPv6)', () => verifyTicket(boundTicket, policy)],
+      ['HKDF derive one server key', () => deriveTicketKey(ROOT, 1, SERVER)],
+      ['Ed25519 sign (same payload, in clear)', () => Buffer.concat([edPayload, sign(null, edPayload, privateKey)]).toString('base64url')],
+      ['Ed25519 verify (same payload, in clear)', edVerify],
+    ],
+    o,
+  );
+  const loadAfter = loadavg()[0] ?? 0;
 
   const aesVerify = rows[2]?.[1] ?? 0;
   const edVerifyRate = rows[6]?.[1] ?? 0;
@@ -121,7 +135,8 @@ export async function runTicketBench(options: TicketBenchOptions = {}): Promise<
 
   const lines: string[] = [];
   lines.push(`Ticket cost, measured ${new Date().toISOString().slice(0, 10)} with Node ${process.version} on ${cpuModel()}`);
-  lines.push(`(one core, one thread; ${o.warmupSeconds} s warm-up, median of ${o.runs} runs of ${o.seconds} s each).`);
+  lines.push(`(one core, one thread; ${o.warmupSeconds} s warm-up, median of ${o.runs} interleaved runs of ${o.seconds} s each;`);
+  lines.push(`1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after on ${cpus().length} CPUs).`);
   lines.push('');
   lines.push('| operation | ops/s | µs/op |');
   lines.push('| --- | ---: | ---: |');

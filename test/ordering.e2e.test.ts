@@ -1,4 +1,4 @@
-import assert from 'node:assert/strict';
+import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -182,7 +182,7 @@ describe('ticketed ordering and delivery, end to end', { timeout: 180_000 }, () 
   test('a ticket is refused by every other content server', async () => {
     const placed = await order(cluster, small.id);
     const chosen = cluster.topology.contentServers.find((s) => s.id === placed.ticket.serverId);
-    assert.ok(chosen);
+    if (!chosen) throw new Error('the chosen server is not in the topology');
     for (const other of cluster.topology.contentServers.filter((s) => s.id !== chosen.id)) {
       const url = placed.ticket.url.replace(`:${chosen.publicPort}/`, `:${other.publicPort}/`);
       const response = await get(url);
@@ -204,7 +204,7 @@ describe('ticketed ordering and delivery, end to end', { timeout: 180_000 }, () 
     for (const [init, status, code] of cases) {
       const response = await fetch(`${cluster.receptionUrl}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, ...init });
       assert.equal(response.status, status, `${code}: ${await response.clone().text()}`);
-      assert.equal(response.headers.get('content-type'), 'application/problem+json');
+      assert.match(response.headers.get('content-type') ?? '', /^application\/problem\+json/);
       assert.equal(((await response.json()) as { code: string }).code, code);
     }
     const badOrder = await fetch(`${cluster.receptionUrl}/orders/nope`);
@@ -218,7 +218,7 @@ describe('ticketed ordering and delivery, end to end', { timeout: 180_000 }, () 
     for (const path of [`/${small.id}/..%2F..%2Fsecret.key`, `/${small.id}/a/b`, '/../../etc/passwd', `/${small.id}/%2e%2e`]) {
       const response = await get(base + path);
       assert.ok(response.status === 400 || response.status === 403 || response.status === 404, `${path} → ${response.status}`);
-      assert.equal(response.headers['content-type'], 'application/problem+json');
+      assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
     }
   });
 

@@ -1,12 +1,12 @@
-import assert from 'node:assert/strict';
+import * as assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { completeFromPart, downloadTicket, type DownloadEvent } from './download-ticket.js';
 import type { DownloadProgress } from './progress-meter.js';
-import { TesseraClientError } from './tessera-client-error.js';
+import { rejectsWithCode } from './testing/rejects-with-code.js';
 import { TicketFileServer, type ServedContent } from './testing/ticket-file-server.js';
 
 const SIZE = 3 * 1024 * 1024 + 12345;
@@ -16,17 +16,6 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<TesseraClientError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof TesseraClientError, `expected a TesseraClientError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected ${code}, but the download succeeded`);
 }
 
 describe('downloadTicket against a real HTTP content server', () => {
@@ -42,11 +31,13 @@ describe('downloadTicket against a real HTTP content server', () => {
   after(async () => {
     await server.close();
   });
-  beforeEach(async (t) => {
+  beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'tessera-download-'));
     file = join(dir, 'film.bin');
     server.requests.length = 0;
-    t.after(() => rm(dir, { recursive: true, force: true }));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
   });
 
   const expected = () => ({ file, expectedSha256: content.sha256, expectedSize: content.bytes.length, backoffMs: 5 });
@@ -121,7 +112,7 @@ describe('downloadTicket against a real HTTP content server', () => {
   test('a corrupt byte fails the SHA-256 check and leaves neither the file nor the part', async () => {
     const { url } = server.issueTicket(content.id);
     server.script({ kind: 'serve', corruptAt: 1_234_567 });
-    const error = await rejectsWith(downloadTicket(url, expected()), 'sha256-mismatch');
+    const error = await rejectsWithCode(downloadTicket(url, expected()), 'sha256-mismatch');
     assert.equal(error.status, 0);
     assert.equal(error.resume, undefined);
     assert.equal(await exists(file), false);
@@ -130,7 +121,7 @@ describe('downloadTicket against a real HTTP content server', () => {
 
   test('a size that disagrees with the catalogue is refused before the body is kept', async () => {
     const { url } = server.issueTicket(content.id);
-    await rejectsWith(downloadTicket(url, { ...expected(), expectedSize: SIZE - 1 }), 'size-mismatch');
+    await rejectsWithCode(downloadTicket(url, { ...expected(), expectedSize: SIZE - 1 }), 'size-mismatch');
     assert.equal(await exists(file), false);
     assert.equal(await exists(`${file}.part`), false);
   });
@@ -138,7 +129,7 @@ describe('downloadTicket against a real HTTP content server', () => {
   test('a 403 problem becomes a TesseraClientError with its code, without retrying', async () => {
     const { url } = server.issueTicket(content.id);
     const forged = url.replace(/\/t\/[^/]+\//, '/t/forged-ticket/');
-    const error = await rejectsWith(downloadTicket(forged, expected()), 'ticket-invalid');
+    const error = await rejectsWithCode(downloadTicket(forged, expected()), 'ticket-invalid');
     assert.equal(error.status, 403);
     assert.equal(error.problem?.['code'], 'ticket-invalid');
     assert.equal(error.title, 'The permission ticket failed authentication');
@@ -150,7 +141,7 @@ describe('downloadTicket against a real HTTP content server', () => {
   test('410 on a resume is thrown with the part kept and its resume state', async () => {
     const { url } = server.issueTicket(content.id);
     server.script({ kind: 'serve', cutAfter: 300_000 }, { kind: 'refuse', code: 'ticket-consumed' });
-    const error = await rejectsWith(downloadTicket(url, expected()), 'ticket-consumed');
+    const error = await rejectsWithCode(downloadTicket(url, expected()), 'ticket-consumed');
     assert.equal(error.status, 410);
     assert.deepEqual(error.resume, { partFile: `${file}.part`, bytes: 300_000, etag: content.etag });
     assert.deepEqual(await readFile(`${file}.part`), content.bytes.subarray(0, 300_000));
@@ -166,14 +157,15 @@ describe('downloadTicket against a real HTTP content server', () => {
       events.push(e);
       if (e.type === 'resuming') server.expireTicket(first.ticket);
     };
-    const error = await rejectsWith(downloadTicket(first.url, { ...expected(), onEvent }), 'ticket-expired');
+    const error = await rejectsWithCode(downloadTicket(first.url, { ...expected(), onEvent }), 'ticket-expired');
     assert.equal(error.status, 403);
-    assert.ok(error.resume);
-    assert.equal(error.resume.bytes, 1_100_000);
+    const resume = error.resume;
+    if (resume === undefined) assert.fail('a download error carries its resume state');
+    assert.equal(resume.bytes, 1_100_000);
 
     const second = server.issueTicket(content.id);
     server.requests.length = 0;
-    const result = await downloadTicket(second.url, { ...expected(), resumeFrom: error.resume });
+    const result = await downloadTicket(second.url, { ...expected(), resumeFrom: resume });
     assert.equal(result.sha256, content.sha256, 'the hash covers the bytes fetched under the first ticket too');
     assert.deepEqual(await readFile(file), content.bytes);
     assert.deepEqual(server.requests.map((r) => [r.ticket, r.status, r.range, r.ifRange]), [[second.ticket, 206, 'bytes=1100000-', content.etag]]);
@@ -218,7 +210,7 @@ describe('downloadTicket against a real HTTP content server', () => {
   test('429 with no retries left is thrown with its code', async () => {
     const { url } = server.issueTicket(content.id);
     server.script({ kind: 'refuse', code: 'ticket-too-many-connections', retryAfterS: 1 });
-    const error = await rejectsWith(downloadTicket(url, { ...expected(), maxResumes: 0 }), 'ticket-too-many-connections');
+    const error = await rejectsWithCode(downloadTicket(url, { ...expected(), maxResumes: 0 }), 'ticket-too-many-connections');
     assert.equal(error.status, 429);
     assert.equal(error.retryAfterS, 1);
   });
@@ -226,7 +218,7 @@ describe('downloadTicket against a real HTTP content server', () => {
   test('gives up after maxResumes fruitless attempts in a row, keeping the part', async () => {
     const { url } = server.issueTicket(content.id);
     server.script({ kind: 'serve', cutAfter: 50_000 }, { kind: 'hang-up' }, { kind: 'hang-up' }, { kind: 'hang-up' });
-    const error = await rejectsWith(downloadTicket(url, { ...expected(), maxResumes: 2 }), 'connection-failed');
+    const error = await rejectsWithCode(downloadTicket(url, { ...expected(), maxResumes: 2 }), 'connection-failed');
     assert.equal(server.requests.length, 4);
     assert.equal(error.resume?.bytes, 50_000);
     assert.equal((await stat(`${file}.part`)).size, 50_000);
@@ -236,7 +228,7 @@ describe('downloadTicket against a real HTTP content server', () => {
     const closed = await TicketFileServer.start();
     const { url } = (closed.addContent(content.id, 'x.bin', Buffer.from('x')), closed.issueTicket(content.id));
     await closed.close();
-    await rejectsWith(downloadTicket(url, { file, maxResumes: 1, backoffMs: 1 }), 'connection-failed');
+    await rejectsWithCode(downloadTicket(url, { file, maxResumes: 1, backoffMs: 1 }), 'connection-failed');
   });
 
   test('abort stops the download, keeps the part and rejects with the abort reason', async () => {

@@ -79,3 +79,9 @@ export function serverKeySet(root: Buffer, serverId: string, epochs: readonly Ke
     retired,
   };
 }
+
+/** The kids a content server holds, read from the key-set version it reports. */
+export function liveKidsOf(keySetVersion: string): number[] {
+  const live = keySetVersion.split('/')[0] ?? '';
+  return live === '' ? [] : live.split(',').map(Number).filter((kid) => Number.isInteger(kid));
+}

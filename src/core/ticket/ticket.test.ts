@@ -97,6 +97,7 @@ describe('mint → verify round trip', () => {
       claimsFor({ maxConnections: 255, audience: 'a' }),
       claimsFor({ audience: 'z'.repeat(32), ticketId: '00000000-0000-4000-8000-000000000000' }),
       claimsFor({ client: { mode: 'prefix', address: '0.0.0.0', bits: 0 } }),
+      claimsFor({ client: { mode: 'prefix', address: '255.255.255.255', bits: 32 } }),
       claimsFor({ client: { mode: 'prefix', address: '::', bits: 0 } }),
       claimsFor({ client: { mode: 'prefix', address: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', bits: 128 } }),
     ]) {
@@ -113,6 +114,9 @@ describe('mint → verify round trip', () => {
       [{ mode: 'exact', address: '2001:DB8:0:0:0:0:0:1' }, { mode: 'exact', address: '2001:db8::1' }],
       [{ mode: 'exact', address: 'fe80::1%eth0' }, { mode: 'exact', address: 'fe80::1' }],
       [{ mode: 'prefix', address: '::ffff:198.51.100.9', bits: 16 }, { mode: 'prefix', address: '198.51.100.9', bits: 16 }],
+      // IPv4 prefixes may also be given in IPv6 space (96 + n); they come back as n.
+      [{ mode: 'prefix', address: '198.51.100.9', bits: 96 + 16 }, { mode: 'prefix', address: '198.51.100.9', bits: 16 }],
+      [{ mode: 'prefix', address: '198.51.100.9', bits: 96 }, { mode: 'prefix', address: '198.51.100.9', bits: 0 }],
     ];
     for (const [given, expected] of cases) {
       const ticket = mintTicket(claimsFor({ client: given }), keyA);
@@ -160,8 +164,10 @@ describe('mint → verify round trip', () => {
       ['not a UUID', claimsFor({ contentId: 'movie.mp4' }), keyA],
       ['bad address', claimsFor({ client: { mode: 'exact', address: '203.0.113.256' } }), keyA],
       ['v4 zone ID', claimsFor({ client: { mode: 'exact', address: '203.0.113.7%eth0' } }), keyA],
-      ['v4 prefix past /32', claimsFor({ client: { mode: 'prefix', address: '203.0.113.7', bits: 33 } }), keyA],
-      ['v4 prefix in IPv6 space', claimsFor({ client: { mode: 'prefix', address: '203.0.113.7', bits: 120 } }), keyA],
+      // For IPv4, 33..95 would be an IPv6-space prefix reaching past ::ffff:0:0/96.
+      ['v4 prefix /33', claimsFor({ client: { mode: 'prefix', address: '203.0.113.7', bits: 33 } }), keyA],
+      ['v4 prefix 95 bits', claimsFor({ client: { mode: 'prefix', address: '::ffff:203.0.113.7', bits: 95 } }), keyA],
+      ['v4 prefix 129 bits', claimsFor({ client: { mode: 'prefix', address: '203.0.113.7', bits: 129 } }), keyA],
       ['v6 prefix past /128', claimsFor({ client: { mode: 'prefix', address: '2001:db8::1', bits: 129 } }), keyA],
       ['negative prefix', claimsFor({ client: { mode: 'prefix', address: '2001:db8::1', bits: -1 } }), keyA],
       ['fractional prefix', claimsFor({ client: { mode: 'prefix', address: '2001:db8::1', bits: 56.5 } }), keyA],
@@ -536,10 +542,21 @@ describe('client address', () => {
 
   it('prefix IPv4 /24 accepts the /24 in either spelling and nothing outside it', () => {
     const claims = boundTo({ mode: 'prefix', address: '203.0.113.7', bits: 24 });
+    assert.deepEqual(boundTo({ mode: 'prefix', address: '203.0.113.7', bits: 96 + 24 }), claims);
     for (const remote of ['203.0.113.0', '203.0.113.255', '::ffff:203.0.113.99']) assert.ok(accepts(claims, remote), remote);
-    // 10.0.0.1 and ::1 would pass if "/24" were read in IPv6 space.
+    // 10.0.0.1 and ::1 would pass if 24 were read in IPv6 space for an IPv4 address.
     for (const remote of ['203.0.112.255', '203.0.114.0', '10.0.0.1', '0.0.0.0', '::1', '::', '::203.0.113.7', undefined]) {
       assert.ok(!accepts(claims, remote), String(remote));
+    }
+  });
+
+  it('claims built by hand: IPv6-space IPv4 prefixes work, meaningless bits narrow to the whole address', () => {
+    const byHand = (bits: number): TicketClaims => claimsFor({ client: { mode: 'prefix', address: '203.0.113.7', bits } });
+    assert.ok(accepts(byHand(120), '203.0.113.200'));
+    assert.ok(!accepts(byHand(120), '203.0.114.7'));
+    for (const bits of [50, 129, -1, 1.5, Number.NaN]) {
+      assert.ok(accepts(byHand(bits), '203.0.113.7'), String(bits));
+      assert.ok(!accepts(byHand(bits), '203.0.113.8'), String(bits));
     }
   });
 

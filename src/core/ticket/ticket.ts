@@ -32,10 +32,11 @@ const BOUND_PLAINTEXT = BASE_PLAINTEXT + 1 + 16;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 /**
- * The client-address policy. `bits` is the prefix length in the address's own family: 0..32
- * for an IPv4 (or IPv4-mapped) address, 0..128 for IPv6 — so `{ address: '203.0.113.7',
- * bits: 24 }` means 203.0.113.0/24. Verified tickets give back the address in canonical text
- * (dotted quad for IPv4, RFC 5952 for IPv6).
+ * The client-address policy. For an IPv6 address `bits` is 0..128. For an IPv4 (or
+ * IPv4-mapped) address it is the IPv4 prefix length 0..32, or the same prefix in IPv6 space,
+ * 96..128 (`96 + 24` and `24` both mean a /24); 33..95 is refused, as it would reach past
+ * ::ffff:0:0/96 and match IPv6 clients. Verified tickets give back IPv4 prefixes as 0..32 and
+ * addresses in canonical text (dotted quad for IPv4, RFC 5952 for IPv6).
  */
 export type ClientBinding =
   | { readonly mode: 'off' }
@@ -108,15 +109,11 @@ export function mintTicket(claims: TicketClaims, key: TicketKey): string {
     const address = addressToBytes(client.address);
     if (!address) throw new TypeError(`bad client address: ${client.address}`);
     plain[57] = client.mode === 'exact' ? 1 : 2;
-    // The ticket holds IPv6-space bits. Taking IPv4 prefixes in their own family keeps a
-    // caller's "/24" from silently becoming ::/24, which every IPv4 client would match.
-    const v4 = isIPv4Mapped(address);
-    const familyBits = v4 ? 32 : 128;
-    const bits = client.mode === 'exact' ? familyBits : client.bits;
-    if (!(Number.isInteger(bits) && bits >= 0 && bits <= familyBits)) {
-      throw new TypeError(`prefix bits must be 0..${familyBits} for ${v4 ? 'IPv4' : 'IPv6'}`);
+    const bits = client.mode === 'exact' ? 128 : prefixBitsOnWire(address, client.bits);
+    if (bits === undefined) {
+      throw new TypeError(`prefix bits must be 0..32 or 96..128 for IPv4, 0..128 for IPv6: ${client.mode === 'prefix' ? client.bits : ''}`);
     }
-    plain[58] = v4 ? 96 + bits : bits;
+    plain[58] = bits;
     address.copy(plain, 59);
   }
 
@@ -182,10 +179,10 @@ export function verifyTicket(text: string, policy: VerifyPolicy): TicketClaims {
     const wireBits = plain[58] ?? 0;
     const addressBytes = plain.subarray(59, 75);
     const v4 = isIPv4Mapped(addressBytes);
-    const bits = v4 ? wireBits - 96 : wireBits;
-    if (bits < 0 || bits > (v4 ? 32 : 128) || (mode === 1 && wireBits !== 128)) {
+    if (wireBits > 128 || (v4 && wireBits < 96) || (mode === 1 && wireBits !== 128)) {
       throw new TesseraError('ticket-malformed', 'inconsistent ticket body');
     }
+    const bits = v4 ? wireBits - 96 : wireBits;
     const address = bytesToAddress(addressBytes);
     client = mode === 1 ? { mode: 'exact', address } : { mode: 'prefix', address, bits };
   }
@@ -218,8 +215,19 @@ export function checkClientAddress(claims: TicketClaims, remoteAddress: string |
   const seen = remoteAddress === undefined ? undefined : addressToBytes(remoteAddress);
   const bound = addressToBytes(binding.address);
   if (!seen || !bound) throw new TesseraError('ticket-wrong-client');
-  const v4 = isIPv4Mapped(bound);
-  const familyBits = binding.mode === 'exact' ? (v4 ? 32 : 128) : binding.bits;
-  const bits = Math.min(128, Math.max(0, v4 ? 96 + familyBits : familyBits));
-  if (!samePrefix(seen, bound, Number.isInteger(bits) ? bits : 128)) throw new TesseraError('ticket-wrong-client');
+  // Claims built by hand may carry any number; out of range means "the whole address".
+  const bits = binding.mode === 'exact' ? 128 : (prefixBitsOnWire(bound, binding.bits) ?? 128);
+  if (!samePrefix(seen, bound, bits)) throw new TesseraError('ticket-wrong-client');
+}
+
+/**
+ * A ClientBinding's prefix length as the ticket holds it: in IPv6 space. An IPv4 prefix below
+ * 96 in IPv6 space would cover ::ffff:0:0/96 and more (every IPv4 client, and ::1), so for an
+ * IPv4 address only 0..32 (its own family) and 96..128 (IPv6 space) have a meaning.
+ */
+function prefixBitsOnWire(address: Buffer, bits: number): number | undefined {
+  if (!Number.isInteger(bits) || bits < 0 || bits > 128) return undefined;
+  if (!isIPv4Mapped(address)) return bits;
+  if (bits <= 32) return 96 + bits;
+  return bits >= 96 ? bits : undefined;
 }

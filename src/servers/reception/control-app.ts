@@ -95,7 +95,9 @@ const completionSchema = {
 } as const;
 
 export async function buildControlApp(deps: ControlAppDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 8 * 1024 * 1024 });
+  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, disableRequestLogging: true,
+    // Unknown fields are refused, not silently dropped: a typo must not place an order.
+    ajv: { customOptions: { removeAdditional: false } }, bodyLimit: 8 * 1024 * 1024 });
   installProblemHandlers(app, deps.logger);
   const admin = Buffer.from(adminToken(deps.config.rootSecret));
 

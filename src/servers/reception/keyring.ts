@@ -1,10 +1,13 @@
 import type { Clock } from '../../core/clock.js';
-import { activeEpoch, deriveTicketKey, serverKeySet, type KeyEpoch, type ServerKeySet } from '../../core/ticket/ticket-keys.js';
+import { activeEpoch, deriveTicketKey, liveKidsOf, serverKeySet, type KeyEpoch, type ServerKeySet } from '../../core/ticket/ticket-keys.js';
 import type { TicketKey } from '../../core/ticket/ticket.js';
 import type { KeyStore } from '../../ports/persistence.js';
 
 // The reception's ticket keys: epochs live in the database (so several receptions agree);
 // the secrets are derived from the root secret and never stored.
+
+/** A superseded key is used as a fallback only if it stays accepted at least this long. */
+const MIN_FALLBACK_VALIDITY_MS = 60_000;
 
 export class Keyring {
   readonly #store: KeyStore;
@@ -38,10 +41,25 @@ export class Keyring {
     return newKid;
   }
 
-  /** The key to mint a ticket for `serverId` with. */
-  mintingKey(serverId: string): TicketKey {
-    const epoch = activeEpoch(this.#epochs);
-    if (!epoch) throw new Error('no active ticket key epoch; Keyring.start() was not awaited');
+  /**
+   * The key to mint a ticket for `serverId` with: the active one once the server holds it.
+   * Right after a rotation a server learns the new key only with its next load report, so
+   * until then its tickets are minted with the newest still-accepted key it does hold.
+   */
+  mintingKey(serverId: string, serverKeySetVersion?: string): TicketKey {
+    const active = activeEpoch(this.#epochs);
+    if (!active) throw new Error('no active ticket key epoch; Keyring.start() was not awaited');
+    let epoch = active;
+    if (serverKeySetVersion !== undefined) {
+      const held = new Set(liveKidsOf(serverKeySetVersion));
+      if (!held.has(active.kid)) {
+        const now = this.#clock.now();
+        const fallback = this.#epochs
+          .filter((e) => held.has(e.kid) && (e.retiresAt === null || e.retiresAt > now + MIN_FALLBACK_VALIDITY_MS))
+          .sort((a, b) => b.kid - a.kid)[0];
+        if (fallback) epoch = fallback;
+      }
+    }
     const cacheKey = `${epoch.kid}/${serverId}`;
     let key = this.#derived.get(cacheKey);
     if (!key) {

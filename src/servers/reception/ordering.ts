@@ -101,7 +101,7 @@ export class Ordering {
           maxConnections: d.config.maxConnectionsPerTicket,
           client: this.#binding(clientAddress),
         },
-        d.keyring.mintingKey(serverId),
+        d.keyring.mintingKey(serverId, server.report.keySetVersion),
       );
       let ticketed: OrderRecord | undefined;
       try {

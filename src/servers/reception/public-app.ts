@@ -94,6 +94,8 @@ export async function buildPublicApp(deps: PublicAppDeps): Promise<FastifyInstan
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     disableRequestLogging: true,
+    // Unknown fields are refused, not silently dropped: a typo must not place an order.
+    ajv: { customOptions: { removeAdditional: false } },
     bodyLimit: 16 * 1024,
     trustProxy: deps.trustProxy,
     return503OnClosing: true,

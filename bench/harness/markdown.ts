@@ -1,0 +1,106 @@
+import type { MachineInfo } from './machine.js';
+import { max, median, min } from './stats.js';
+import type { RowResult, Sample } from './results.js';
+
+// Result tables in Markdown. Every figure is a median over the repetitions, with the range
+// beside it, so a noisy run shows as noisy.
+
+const MIB = 1024 * 1024;
+
+export function fmtInt(n: number): string {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–';
+}
+
+export function fmtRatio(n: number): string {
+  return Number.isFinite(n) ? `${n.toFixed(2)}×` : '–';
+}
+
+function fmtCores(n: number): string {
+  return Number.isFinite(n) ? n.toFixed(2) : '–';
+}
+
+function med(samples: readonly Sample[], pick: (s: Sample) => number | undefined): number {
+  return median(samples.map(pick).filter((v): v is number => v !== undefined));
+}
+
+export function rowValue(result: RowResult | undefined): number {
+  return result ? med(result.samples, (s) => s.value) : Number.NaN;
+}
+
+function failures(samples: readonly Sample[]): string {
+  const failed = samples.reduce((a, s) => a + s.failed, 0);
+  const done = samples.reduce((a, s) => a + s.done, 0);
+  return failed === 0 ? '0' : `${fmtInt(failed)} of ${fmtInt(done + failed)}`;
+}
+
+export function machineTable(info: MachineInfo, settings: readonly [string, string][]): string {
+  const rows: [string, string][] = [
+    ['Date (UTC)', info.date],
+    ['CPU', `${info.cpuModel}, ${info.cores} cores`],
+    ['Memory', `${info.memoryGiB} GiB`],
+    ['Kernel', info.kernel],
+    ['Node', info.node],
+    ['nginx', info.nginx],
+    ['Load generators', `${info.wrk}; ${info.curl}`],
+    ['Load average at start', info.loadAverage],
+    ...settings,
+  ];
+  return ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
+}
+
+export function smallTable(results: readonly RowResult[], baselineFor: (r: RowResult) => RowResult | undefined): string {
+  const head = [
+    '| Set-up | Placement | Requests/s (median) | Range | × nginx | p50 / p99 latency (ms) | Server CPU (cores) | wrk CPU | Bench CPU (reception stub) | Other CPU (kernel, background) | Failed requests |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  const lines = results.map((r) => {
+    if (r.samples.length === 0) return `| ${r.row.label} | ${r.row.placement} | skipped: ${r.skipped ?? 'no samples'} | | | | | | | | |`;
+    const values = r.samples.map((s) => s.value);
+    const base = baselineFor(r);
+    const ratio = base && base !== r ? rowValue(r) / rowValue(base) : base === r ? 1 : Number.NaN;
+    return `| ${r.row.label} | ${r.row.placement} | ${fmtInt(median(values))} | ${fmtInt(min(values))}–${fmtInt(max(values))} | ${fmtRatio(ratio)} | ${med(r.samples, (s) => s.p50Ms).toFixed(2)} / ${med(r.samples, (s) => s.p99Ms).toFixed(1)} | ${fmtCores(med(r.samples, (s) => s.bill.serverCores))} | ${fmtCores(med(r.samples, (s) => s.bill.clientCores))} | ${fmtCores(med(r.samples, (s) => s.bill.benchCores))} | ${fmtCores(med(r.samples, (s) => s.bill.otherCores))} | ${failures(r.samples)} |`;
+  });
+  return [...head, ...lines].join('\n');
+}
+
+export function largeTable(
+  single: readonly RowResult[],
+  parallel: readonly RowResult[],
+  baselineFor: (r: RowResult) => RowResult | undefined,
+  parallelCount: number,
+): string {
+  const head = [
+    `| Set-up | Placement | 1 download (MiB/s) | × nginx | ${parallelCount} in parallel (MiB/s) | × nginx | Server CPU (1 / ${parallelCount}) | curl CPU (1 / ${parallelCount}) | Other CPU (1 / ${parallelCount}) | Failed downloads |`,
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  const lines = single.map((one, i) => {
+    const many = parallel[i];
+    const cell = (r: RowResult | undefined): [string, string] => {
+      if (!r || r.samples.length === 0) return [`skipped${r?.skipped ? `: ${r.skipped}` : ''}`, ''];
+      const values = r.samples.map((s) => s.value / MIB);
+      const base = baselineFor(r);
+      const ratio = base ? rowValue(r) / rowValue(base) : Number.NaN;
+      return [`${fmtInt(median(values))} (${fmtInt(min(values))}–${fmtInt(max(values))})`, fmtRatio(ratio)];
+    };
+    const bill = (r: RowResult | undefined, pick: (s: Sample) => number): string => (r && r.samples.length > 0 ? fmtCores(med(r.samples, pick)) : '–');
+    const [v1, x1] = cell(one);
+    const [v8, x8] = cell(many);
+    const failed = [...one.samples, ...(many?.samples ?? [])];
+    return `| ${one.row.label} | ${one.row.placement} | ${v1} | ${x1} | ${v8} | ${x8} | ${bill(one, (s) => s.bill.serverCores)} / ${bill(many, (s) => s.bill.serverCores)} | ${bill(one, (s) => s.bill.clientCores)} / ${bill(many, (s) => s.bill.clientCores)} | ${bill(one, (s) => s.bill.otherCores)} / ${bill(many, (s) => s.bill.otherCores)} | ${failures(failed)} |`;
+  });
+  return [...head, ...lines].join('\n');
+}
+
+export interface Goal {
+  readonly goal: string;
+  readonly measured: string;
+  readonly met: boolean | undefined;
+}
+
+export function goalTable(goals: readonly Goal[]): string {
+  return [
+    '| Goal | Measured | Met? |',
+    '|---|---|---|',
+    ...goals.map((g) => `| ${g.goal} | ${g.measured} | ${g.met === undefined ? 'not measured' : g.met ? 'yes' : '**no**'} |`),
+  ].join('\n');
+}

@@ -1,0 +1,55 @@
+import { clockTicksPerSecond, processTree, readCpuTicks, treeTicks } from './proc-stat.js';
+import { sleep } from './net.js';
+
+// One timed run with its CPU bill: how many cores the server, the client, the bench process
+// (which plays the reception) and everything else used on average while it ran. "Everything
+// else" is mostly the kernel's softirq work for loopback TCP, plus any other load on the box.
+
+export interface CpuBill {
+  readonly serverCores: number;
+  readonly clientCores: number;
+  readonly benchCores: number;
+  readonly otherCores: number;
+}
+
+export interface ClientOutcome {
+  readonly clientCpuSeconds: number;
+}
+
+export async function withCpuBill<T extends ClientOutcome>(serverRoots: readonly number[], run: () => Promise<T>): Promise<{ result: T; bill: CpuBill }> {
+  const pids = serverRoots.flatMap((pid) => processTree(pid));
+  const hz = clockTicksPerSecond();
+  const cpuBefore = readCpuTicks();
+  const serverBefore = treeTicks(pids);
+  const selfBefore = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  const result = await run();
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  const self = process.cpuUsage(selfBefore);
+  const serverCores = (treeTicks(pids) - serverBefore) / hz / wall;
+  const totalCores = (readCpuTicks().busy - cpuBefore.busy) / hz / wall;
+  const clientCores = result.clientCpuSeconds / wall;
+  const benchCores = (self.user + self.system) / 1e6 / wall;
+  return {
+    result,
+    bill: { serverCores, clientCores, benchCores, otherCores: Math.max(0, totalCores - serverCores - clientCores - benchCores) },
+  };
+}
+
+/**
+ * Waits (at most `maxWaitMs`) until the machine is quiet — less than `maxBusyCores` busy over
+ * half a second — so one engineer's compile does not land in the middle of a run. Returns the
+ * busy cores seen last, for the record.
+ */
+export async function waitForQuiet(maxBusyCores: number, maxWaitMs: number): Promise<number> {
+  const hz = clockTicksPerSecond();
+  const until = Date.now() + maxWaitMs;
+  let busy = 0;
+  do {
+    const before = readCpuTicks().busy;
+    await sleep(500);
+    busy = (readCpuTicks().busy - before) / hz / 0.5;
+    if (busy <= maxBusyCores) return busy;
+  } while (Date.now() < until);
+  return busy;
+}

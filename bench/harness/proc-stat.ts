@@ -1,0 +1,101 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+// CPU accounting from /proc, so each measurement can say who used the CPU: the server under
+// test, the load generator, the bench process itself, and everything else (kernel softirq work
+// for loopback TCP, and whatever else runs on the machine). Linux only, like the bench.
+
+let ticksPerSecond: number | undefined;
+
+/** USER_HZ: the unit of every tick count in /proc. */
+export function clockTicksPerSecond(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  return ticksPerSecond;
+}
+
+export interface CpuTicks {
+  /** Busy ticks summed over every CPU (user, nice, system, irq, softirq). */
+  readonly busy: number;
+  /** All ticks summed over every CPU, steal excluded. */
+  readonly total: number;
+  /** Busy ticks per CPU, by index. */
+  readonly perCpuBusy: readonly number[];
+}
+
+export function readCpuTicks(): CpuTicks {
+  const lines = readFileSync('/proc/stat', 'utf8').split('\n');
+  let busy = 0;
+  let total = 0;
+  const perCpuBusy: number[] = [];
+  for (const line of lines) {
+    const match = /^cpu(\d+)\s+(.*)$/.exec(line);
+    if (!match) continue;
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0] = (match[2] ?? '').split(/\s+/).map(Number);
+    const b = user + nice + system + irq + softirq;
+    busy += b;
+    total += b + idle + iowait;
+    perCpuBusy[Number(match[1])] = b;
+  }
+  return { busy, total, perCpuBusy };
+}
+
+/** utime + stime of one process (all its threads), in ticks; 0 when it is gone. */
+export function processTicks(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: count fields after the last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** The process and all its descendants (nginx master and workers, for instance). */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const ppid = Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
+    const list = children.get(ppid);
+    if (list) list.push(Number(name));
+    else children.set(ppid, [Number(name)]);
+  }
+  const tree: number[] = [];
+  const queue = [root];
+  while (queue.length > 0 && tree.length < 1000) {
+    const pid = queue.shift() as number;
+    tree.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return tree;
+}
+
+export function treeTicks(pids: readonly number[]): number {
+  let sum = 0;
+  for (const pid of pids) sum += processTicks(pid);
+  return sum;
+}
+
+/** Sets the CPU affinity of every thread of every process given; `cpus` like "0" or "0-1". */
+export function setAffinity(pids: readonly number[], cpus: string): void {
+  for (const pid of pids) {
+    try {
+      execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+    } catch {
+      // The process may have exited between listing and pinning; nothing to pin then.
+    }
+  }
+}

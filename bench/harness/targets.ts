@@ -1,0 +1,111 @@
+import type { ContentServerProcess, BenchItem } from './content-server-process.js';
+import type { ManagedProcess } from './managed-process.js';
+import { LOOPBACK, sleep } from './net.js';
+import type { RunningNginx } from './nginx.js';
+import type { ReceptionStub } from './reception-stub.js';
+import { secureLinkPath } from './secure-link.js';
+
+// A target is one server set-up under test, seen the same way by every benchmark: where to
+// send requests, which processes to bill and pin, and how to get fresh request paths (a fresh
+// ticket, or a fresh secure_link, per request).
+
+export interface Target {
+  readonly name: string;
+  readonly baseUrl: string;
+  /** Root pids of the server side: billed for CPU and pinned with their descendants. */
+  readonly pids: readonly number[];
+  /** Most small paths one run may use (the content server's slot capacity, for notices). */
+  readonly maxSmallPaths: number;
+  /** `count` fresh request paths for the small item (tickets minted, notices sent). */
+  smallPaths(count: number, runSeconds: number): Promise<string[]>;
+  /** `count` fresh absolute URLs for the large file. */
+  largeUrls(count: number): Promise<string[]>;
+  /** After a run: waits for the server's after-work (completions) to finish. */
+  settle(): Promise<void>;
+}
+
+export interface BenchFiles {
+  readonly dir: string;
+  readonly small: BenchItem;
+  readonly large: BenchItem;
+}
+
+let linkCounter = 0;
+
+export function nginxSecureLinkTarget(name: string, nginx: RunningNginx, secret: string, files: BenchFiles): Target {
+  const baseUrl = `http://${LOOPBACK}:${nginx.port}`;
+  // A distinct expiry per link, so every request carries a link nginx has not seen before,
+  // as every ticket request does.
+  const links = (uri: string, count: number): string[] => {
+    const base = Math.floor(Date.now() / 1000) + 3600;
+    return Array.from({ length: count }, () => secureLinkPath(uri, base + linkCounter++, LOOPBACK, secret));
+  };
+  return {
+    name,
+    baseUrl,
+    pids: [nginx.process.pid],
+    maxSmallPaths: Number.POSITIVE_INFINITY,
+    smallPaths: (count) => Promise.resolve(links(`/s/${files.small.fileName}`, count)),
+    largeUrls: (count) => Promise.resolve(links(`/s/${files.large.fileName}`, count).map((p) => baseUrl + p)),
+    settle: () => Promise.resolve(),
+  };
+}
+
+export function plainNodeTarget(name: string, server: ManagedProcess, port: number, files: BenchFiles): Target {
+  const baseUrl = `http://${LOOPBACK}:${port}`;
+  // The query is ignored by the server; it keeps the client's work equal to the other rows.
+  const paths = (file: string, count: number): string[] => Array.from({ length: count }, () => `/${file}?n=${linkCounter++}`);
+  return {
+    name,
+    baseUrl,
+    pids: [server.pid],
+    maxSmallPaths: Number.POSITIVE_INFINITY,
+    smallPaths: (count) => Promise.resolve(paths(files.small.fileName, count)),
+    largeUrls: (count) => Promise.resolve(paths(files.large.fileName, count).map((p) => baseUrl + p)),
+    settle: () => Promise.resolve(),
+  };
+}
+
+export interface ContentTargetOptions {
+  readonly name: string;
+  readonly server: ContentServerProcess;
+  readonly stub: ReceptionStub;
+  readonly files: BenchFiles;
+  /** nginx in front (accel mode): requests go to it, and it is billed with the server. */
+  readonly front?: RunningNginx;
+}
+
+export function contentServerTarget(options: ContentTargetOptions): Target {
+  const { server, stub, files } = options;
+  const baseUrl = options.front ? `http://${LOOPBACK}:${options.front.port}` : server.publicUrl;
+  const required = server.options.noticeMode === 'required';
+  const fresh = async (item: BenchItem, count: number, holdS: number): Promise<string[]> => {
+    const tickets = server.mint(item, count, holdS + 120, holdS);
+    if (required) {
+      const accepted = await server.sendNotices(tickets.map((t) => t.notice));
+      if (accepted < count) throw new Error(`${server.serverId} accepted only ${accepted} of ${count} notices (slots full?)`);
+    }
+    return tickets.map((t) => t.path);
+  };
+  return {
+    name: options.name,
+    baseUrl,
+    pids: options.front ? [server.process.pid, options.front.process.pid] : [server.process.pid],
+    // Each notice holds one slot until used or until its hold lapses; leave room for the
+    // unused notices of the previous run, whose holds may not have lapsed yet.
+    maxSmallPaths: required ? Math.floor(server.options.capacity / 2) : Number.POSITIVE_INFINITY,
+    // Holds last past the notice sending and the run, and lapse soon after.
+    smallPaths: (count, runSeconds) => fresh(files.small, count, Math.ceil(count / 2000) + runSeconds + 15),
+    largeUrls: async (count) => (await fresh(files.large, count, 300)).map((p) => baseUrl + p),
+    settle: async () => {
+      // The content server sends one completion per consumed ticket, asynchronously: wait until
+      // they stop arriving so the next run does not pay for this one's.
+      let last = -1;
+      const until = Date.now() + 60_000;
+      while (stub.completions !== last && Date.now() < until) {
+        last = stub.completions;
+        await sleep(400);
+      }
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import * as assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadContentServerConfig } from './config.js';
+
+const base = {
+  TESSERA_SERVER_ID: 'cs-1',
+  TESSERA_PUBLIC_PORT: '8081',
+  TESSERA_CONTROL_PORT: '9101',
+  TESSERA_RECEPTION_CONTROL_URL: 'http://127.0.0.1:9100/',
+  TESSERA_CONTROL_TOKEN: 'cs-1.abcdefghijklmnopqrstuvwxyz',
+  TESSERA_STORE_DIR: '/tmp/store',
+};
+
+describe('loadContentServerConfig', () => {
+  it('applies the defaults and freezes the result', () => {
+    const config = loadContentServerConfig(base);
+    assert.ok(Object.isFrozen(config));
+    assert.equal(config.publicHost, '127.0.0.1');
+    assert.equal(config.publicUrl, undefined);
+    assert.equal(config.receptionControlUrl, 'http://127.0.0.1:9100');
+    assert.equal(config.capacity, 8);
+    assert.equal(config.reportIntervalMs, 1000);
+    assert.equal(config.area, 'local');
+    assert.equal(config.cost, 0);
+    assert.equal(config.noticeMode, 'required');
+    assert.equal(config.clockToleranceS, 5);
+    assert.equal(config.idleReleaseMs, 15_000);
+    assert.equal(config.deliveryMode, 'node');
+    assert.equal(config.accelPrefix, '/_tessera_accel');
+  });
+
+  it('names every bad setting, and never shows the token', () => {
+    const bad = {
+      ...base,
+      TESSERA_SERVER_ID: 'CS_1',
+      TESSERA_PUBLIC_PORT: '70000',
+      TESSERA_CAPACITY: '0',
+      TESSERA_NOTICE_MODE: 'sometimes',
+      TESSERA_CLOCK_TOLERANCE_S: '61',
+      TESSERA_DELIVERY_MODE: 'carrier-pigeon',
+      TESSERA_RECEPTION_CONTROL_URL: 'ftp://x',
+      TESSERA_ACCEL_PREFIX: '/a/../b',
+      TESSERA_CONTROL_TOKEN: 'cs-9.supersecretsupersecret',
+    };
+    assert.throws(
+      () => loadContentServerConfig(bad),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        for (const name of ['TESSERA_SERVER_ID', 'TESSERA_PUBLIC_PORT', 'TESSERA_CAPACITY', 'TESSERA_NOTICE_MODE', 'TESSERA_CLOCK_TOLERANCE_S', 'TESSERA_DELIVERY_MODE', 'TESSERA_RECEPTION_CONTROL_URL', 'TESSERA_ACCEL_PREFIX', 'TESSERA_CONTROL_TOKEN']) {
+          assert.match(error.message, new RegExp(name), name);
+        }
+        assert.doesNotMatch(error.message, /supersecret/);
+        return true;
+      },
+    );
+  });
+
+  it('requires the settings that have no default', () => {
+    assert.throws(() => loadContentServerConfig({}), /TESSERA_SERVER_ID is required.*TESSERA_PUBLIC_PORT is required.*TESSERA_STORE_DIR is required/);
+  });
+
+  it('refuses a control token issued for another server', () => {
+    assert.throws(() => loadContentServerConfig({ ...base, TESSERA_CONTROL_TOKEN: 'cs-2.abcdefghijklmnopqrstuvwxyz' }), /TESSERA_CONTROL_TOKEN was issued for another server/);
+  });
+});

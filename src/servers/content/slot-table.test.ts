@@ -1,0 +1,256 @@
+import * as assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import type { Notice } from '../../core/control/messages.js';
+import { newId } from '../../core/ids.js';
+import { SlotTable, type TicketRecord } from './slot-table.js';
+
+const T0 = 1_800_000_000_000;
+
+function table(capacity = 2, idleReleaseMs = 15_000): SlotTable {
+  return new SlotTable({ serverId: 'cs-1', capacity, clockToleranceMs: 5000, idleReleaseMs });
+}
+
+function notice(overrides: Partial<Notice> = {}): Notice {
+  return {
+    ticketId: newId(),
+    orderId: newId(),
+    contentId: newId(),
+    notBefore: T0,
+    expiresAt: T0 + 300_000,
+    holdUntil: T0 + 30_000,
+    maxConnections: 2,
+    ...overrides,
+  };
+}
+
+function take(t: SlotTable, n: Notice, size = 100): TicketRecord {
+  assert.equal(t.offerNotice(n, size), 'accepted');
+  const record = t.get(n.ticketId);
+  assert.ok(record);
+  return record;
+}
+
+describe('SlotTable', () => {
+  it('takes at most `capacity` slots and refuses a second notice for the same ticket', () => {
+    const t = table(2);
+    const a = notice();
+    take(t, a);
+    take(t, notice());
+    assert.equal(t.offerNotice(notice(), 100), 'slots-full');
+    assert.equal(t.offerNotice(a, 100), 'notice-conflict');
+    assert.equal(t.taken, 2);
+  });
+
+  it('releases a lapsed hold but keeps the ticket, which takes a slot again when used', () => {
+    const t = table(1);
+    const n = notice({ holdUntil: T0 + 1000 });
+    const r = take(t, n);
+    assert.deepEqual(t.sweep(T0 + 999), []);
+    assert.equal(t.taken, 1);
+    t.sweep(T0 + 1000);
+    assert.equal(t.taken, 0);
+    assert.equal(r.slot, 'released');
+    assert.equal(t.beginTransfer(r), 'ok');
+    assert.equal(t.taken, 1);
+    assert.equal(r.slot, 'active');
+  });
+
+  it('answers no-slot when a released ticket comes back to a full server', () => {
+    const t = table(1);
+    const r = take(t, notice({ holdUntil: T0 + 1000 }));
+    t.sweep(T0 + 1000);
+    take(t, notice());
+    assert.equal(t.beginTransfer(r), 'no-slot');
+    assert.equal(r.openTransfers, 0);
+  });
+
+  it('goes idle when the last connection closes and releases after the idle delay', () => {
+    const t = table(1, 15_000);
+    const r = take(t, notice());
+    assert.equal(t.beginTransfer(r), 'ok');
+    assert.equal(t.beginTransfer(r), 'ok');
+    assert.equal(t.beginTransfer(r), 'too-many-connections');
+    t.endTransfer(r, T0 + 10);
+    assert.equal(r.slot, 'active');
+    t.endTransfer(r, T0 + 20);
+    assert.equal(r.slot, 'idle');
+    t.sweep(T0 + 20 + 14_999);
+    assert.equal(t.taken, 1);
+    t.sweep(T0 + 20 + 15_000);
+    assert.equal(t.taken, 0);
+    assert.equal(r.slot, 'released');
+  });
+
+  it('releases at once when the idle delay is zero', () => {
+    const t = table(1, 0);
+    const r = take(t, notice());
+    t.beginTransfer(r);
+    t.endTransfer(r, T0);
+    assert.equal(t.taken, 0);
+  });
+
+  it('consumes a ticket once the union of delivered ranges covers the item, exactly once', () => {
+    const t = table(1);
+    const n = notice();
+    const r = take(t, n, 1000);
+    t.beginTransfer(r);
+    t.beginTransfer(r);
+    assert.equal(t.recordDelivered(r, 500, 1000, T0), undefined);
+    assert.equal(t.recordDelivered(r, 0, 300, T0), undefined);
+    assert.equal(t.recordDelivered(r, 200, 499, T0), undefined);
+    const done = t.recordDelivered(r, 499, 500, T0 + 7);
+    assert.deepEqual(done, {
+      ticketId: n.ticketId, orderId: n.orderId, contentId: n.contentId, serverId: 'cs-1',
+      outcome: 'completed', bytesDelivered: 1000, at: T0 + 7,
+    });
+    assert.equal(t.taken, 0);
+    assert.ok(t.isConsumed(n.ticketId));
+    assert.equal(t.get(n.ticketId), undefined);
+    // The other connection still finishing adds nothing and ends nothing.
+    assert.equal(t.recordDelivered(r, 0, 1000, T0 + 8), undefined);
+    assert.equal(t.endTransfer(r, T0 + 9), undefined);
+    assert.equal(t.endTransfer(r, T0 + 9), undefined);
+    assert.equal(t.taken, 0);
+  });
+
+  it('expires a ticket when its window closes, but not while a connection is still sending', () => {
+    const t = table(2);
+    const n = notice({ expiresAt: T0 + 60_000 });
+    const r = take(t, n, 1000);
+    t.beginTransfer(r);
+    t.recordDelivered(r, 0, 10, T0);
+    assert.deepEqual(t.sweep(T0 + 65_000), []);
+    const ended = t.endTransfer(r, T0 + 66_000);
+    assert.equal(ended?.outcome, 'expired');
+    assert.equal(ended?.bytesDelivered, 10);
+    assert.equal(t.taken, 0);
+
+    const unused = notice({ expiresAt: T0 + 60_000 });
+    take(t, unused);
+    assert.deepEqual(t.sweep(T0 + 64_999), []);
+    const [expired] = t.sweep(T0 + 65_000);
+    assert.equal(expired?.ticketId, unused.ticketId);
+    assert.equal(expired?.outcome, 'expired');
+  });
+
+  it('forgets consumed tickets once no request could pass verification any more', () => {
+    const t = table(1);
+    const n = notice({ expiresAt: T0 + 60_000 });
+    const r = take(t, n, 10);
+    t.recordDelivered(r, 0, 10, T0);
+    assert.ok(t.isConsumed(n.ticketId));
+    t.sweep(T0 + 64_999);
+    assert.ok(t.isConsumed(n.ticketId));
+    t.sweep(T0 + 65_000);
+    assert.ok(!t.isConsumed(n.ticketId));
+    assert.equal(t.consumedCount, 0);
+  });
+
+  it('sweeps a large consumed set after a long clock jump without walking every second', () => {
+    const t = table(1);
+    t.sweep(T0);
+    for (let i = 0; i < 1000; i++) {
+      const n = notice({ expiresAt: T0 + 1000 * i + 1 });
+      const r = take(t, n, 1);
+      t.recordDelivered(r, 0, 1, T0);
+    }
+    assert.equal(t.consumedCount, 1000);
+    t.sweep(T0 + 500_000);
+    assert.ok(t.consumedCount > 0 && t.consumedCount < 1000);
+    t.sweep(T0 + 10 * 365 * 86_400_000);
+    assert.equal(t.consumedCount, 0);
+  });
+
+  it('withdraws a notice: slot freed, ticket refused from then on', () => {
+    const t = table(1);
+    const n = notice();
+    take(t, n);
+    assert.equal(t.withdrawNotice(n.ticketId), true);
+    assert.equal(t.taken, 0);
+    assert.ok(t.isConsumed(n.ticketId));
+    assert.equal(t.withdrawNotice(n.ticketId), false);
+    assert.equal(t.offerNotice(n, 1), 'notice-conflict');
+  });
+
+  it('admits an un-noticed ticket only while a slot is free', () => {
+    const t = table(1);
+    const ticket = { ticketId: newId(), orderId: newId(), contentId: newId(), expiresAtS: T0 / 1000 + 60, maxConnections: 1 };
+    const r = t.admitUnnoticed(ticket, 5);
+    assert.ok(r);
+    assert.equal(r.noticed, false);
+    assert.equal(t.admitUnnoticed({ ...ticket, ticketId: newId() }, 5), undefined);
+  });
+
+  it('reports the slots it holds', () => {
+    const t = table(3);
+    const held = take(t, notice({ holdUntil: T0 + 1000 }), 100);
+    const active = take(t, notice(), 1000);
+    t.beginTransfer(active);
+    t.recordDelivered(active, 0, 400, T0);
+    const reports = t.slotReports(2000);
+    assert.deepEqual(reports.map((s) => [s.ticketId, s.state, s.remainingBytes, s.bytesPerSecond]), [
+      [held.ticketId, 'held', 100, 0],
+      [active.ticketId, 'active', 600, 200],
+    ]);
+    assert.equal(reports[0]?.releaseBy, T0 + 1000);
+    assert.equal(t.slotReports(1000)[1]?.bytesPerSecond, 0);
+  });
+
+  it('keeps `taken` equal to the tickets holding a slot, within capacity, whatever happens', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('notice' as const), hold: fc.integer({ min: 0, max: 5000 }), life: fc.integer({ min: 1000, max: 20_000 }) }),
+      fc.record({ kind: fc.constant('begin' as const), pick: fc.nat() }),
+      fc.record({ kind: fc.constant('end' as const), pick: fc.nat() }),
+      fc.record({ kind: fc.constant('deliver' as const), pick: fc.nat(), start: fc.integer({ min: 0, max: 99 }), length: fc.integer({ min: 1, max: 60 }) }),
+      fc.record({ kind: fc.constant('withdraw' as const), pick: fc.nat() }),
+      fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 8000 }) }),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4 }), fc.array(op, { maxLength: 80 }), (capacity, ops) => {
+        const t = new SlotTable({ serverId: 'cs-1', capacity, clockToleranceMs: 1000, idleReleaseMs: 2000 });
+        let now = T0;
+        const known: TicketRecord[] = [];
+        const open = new Map<TicketRecord, number>();
+        let completions = 0;
+        const ended = new Set<string>();
+        const count = (c: { ticketId: string } | undefined): void => {
+          if (!c) return;
+          assert.ok(!ended.has(c.ticketId), 'a ticket ends once');
+          ended.add(c.ticketId);
+          completions++;
+        };
+        for (const o of ops) {
+          const pick = (n: number): TicketRecord | undefined => known[n % Math.max(1, known.length)];
+          if (o.kind === 'notice') {
+            const n = notice({ holdUntil: now + o.hold, expiresAt: now + o.life, notBefore: now });
+            if (t.offerNotice(n, 100) === 'accepted') known.push(t.get(n.ticketId) as TicketRecord);
+          } else if (o.kind === 'begin') {
+            const r = pick(o.pick);
+            if (r && !r.ended && now < r.closesAt && t.beginTransfer(r) === 'ok') open.set(r, (open.get(r) ?? 0) + 1);
+          } else if (o.kind === 'end') {
+            const r = pick(o.pick);
+            if (r && (open.get(r) ?? 0) > 0) {
+              open.set(r, (open.get(r) ?? 0) - 1);
+              count(t.endTransfer(r, now));
+            }
+          } else if (o.kind === 'deliver') {
+            const r = pick(o.pick);
+            if (r && (open.get(r) ?? 0) > 0) count(t.recordDelivered(r, o.start, Math.min(100, o.start + o.length), now));
+          } else if (o.kind === 'withdraw') {
+            const r = pick(o.pick);
+            if (r && (open.get(r) ?? 0) === 0 && t.withdrawNotice(r.ticketId)) ended.add(r.ticketId);
+          } else {
+            now += o.ms;
+            for (const c of t.sweep(now)) count(c);
+          }
+          const holding = [...t.records()].filter((r) => r.slot !== 'released').length;
+          assert.equal(t.taken, holding);
+          assert.ok(t.taken >= 0 && t.taken <= capacity);
+        }
+        assert.ok(completions <= known.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
