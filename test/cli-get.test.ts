@@ -146,6 +146,29 @@ describe('tessera get against contract servers', () => {
     assert.match(help.stdout, /^usage: tessera get CONTENT_ID/);
   });
 
+  test('^C keeps the part (exit 130) and the same command continues it with a new order', async () => {
+    const out = join(dir, 'interrupted.bin');
+    files.script({ kind: 'serve', stallAfter: 400_000 });
+    const stalled = files.whenStalled();
+    const child = spawn(process.execPath, [CLI, 'get', id, '-o', out, '--reception', reception.baseUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    await stalled;
+    await new Promise((r) => setTimeout(r, 200));
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, stderr);
+    assert.match(stderr, /tessera get: interrupted; the part downloaded so far is kept in .*interrupted\.bin\.part/);
+    const kept = (await stat(`${out}.part`)).size;
+    assert.ok(kept <= 400_000, String(kept));
+    assert.equal(existsSync(out), false);
+
+    const again = await tessera(['get', id, '-o', out, '--reception', reception.baseUrl]);
+    assert.equal(again.code, 0, again.stderr);
+    if (kept > 0) assert.match(again.stderr, /continuing the partial download/);
+    assert.deepEqual(await readFile(out), bytes);
+  });
+
   test('without a TTY, progress is plain lines, not carriage returns', async () => {
     const run = await tessera(['get', id, '-o', join(dir, 'plain.bin'), '--reception', reception.baseUrl]);
     assert.equal(run.code, 0, run.stderr);

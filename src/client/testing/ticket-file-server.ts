@@ -22,7 +22,16 @@ export interface ServedContent {
 
 /** What the server does with one request; unscripted requests are served faithfully. */
 export type RequestScript =
-  | { readonly kind: 'serve'; readonly cutAfter?: number; readonly ignoreRange?: boolean; readonly corruptAt?: number; readonly etag?: string }
+  | {
+      readonly kind: 'serve';
+      /** Send this many body bytes, then destroy the connection. */
+      readonly cutAfter?: number;
+      /** Send this many body bytes, then keep the connection open and silent. */
+      readonly stallAfter?: number;
+      readonly ignoreRange?: boolean;
+      readonly corruptAt?: number;
+      readonly etag?: string;
+    }
   | { readonly kind: 'refuse'; readonly code: ProblemCode; readonly detail?: string; readonly retryAfterS?: number }
   /** Accept the connection and close it without answering. */
   | { readonly kind: 'hang-up' };
@@ -50,6 +59,7 @@ export class TicketFileServer {
   readonly #script: RequestScript[] = [];
   readonly #sockets = new Set<Socket>();
   #baseUrl = '';
+  #stallWaiters: (() => void)[] = [];
 
   private constructor(serverId: string) {
     this.serverId = serverId;
@@ -91,6 +101,11 @@ export class TicketFileServer {
   expireTicket(ticket: string): void {
     const state = this.#tickets.get(ticket);
     if (state) state.expired = true;
+  }
+
+  /** Resolves when a `stallAfter` response has handed its bytes to the kernel. */
+  whenStalled(): Promise<void> {
+    return new Promise((resolve) => this.#stallWaiters.push(resolve));
   }
 
   /** Scripts the next requests, in order. */
@@ -178,6 +193,14 @@ export class TicketFileServer {
       state.delivered.add({ start: range.start, end: range.start + sent.length });
       // The callback runs once the bytes are handed to the kernel, so the client gets them.
       res.write(sent, () => res.socket?.destroy());
+      return;
+    }
+    if (step?.stallAfter !== undefined && step.stallAfter < body.length) {
+      res.write(body.subarray(0, step.stallAfter), () => {
+        const waiters = this.#stallWaiters;
+        this.#stallWaiters = [];
+        for (const wake of waiters) wake();
+      });
       return;
     }
     res.end(body, () => {
