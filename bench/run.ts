@@ -171,14 +171,16 @@ interface SmallRunner {
 async function smallRun(runner: SmallRunner, row: RowSpec, seconds: number, warmup: boolean): Promise<Sample> {
   const target = row.target;
   const clientCpus = place(target, row.placement);
-  // Enough fresh paths for the run at the rate seen so far, with a margin; a target whose
-  // notices hold slots is limited by its capacity, and then runs for a shorter time.
-  const rate = Math.max(runner.estimates.get(row.key) ?? 30_000, 1000);
+  // Enough fresh paths for the run at the best rate seen so far, with a wide margin (a warm-up
+  // under noise can read low); a target whose notices hold slots is limited by its capacity,
+  // and then runs for a shorter time.
+  const rate = Math.max(runner.estimates.get(row.key) ?? 30_000, 2000);
+  const margin = 1.6;
   let runSeconds = seconds;
-  let count = Math.ceil(rate * runSeconds * 1.3) + 2000;
+  let count = Math.ceil(rate * runSeconds * margin) + 2000;
   if (count > target.maxSmallPaths) {
-    runSeconds = Math.max(1, Math.floor((target.maxSmallPaths - 2000) / (rate * 1.3)));
-    count = Math.min(target.maxSmallPaths, Math.ceil(rate * runSeconds * 1.3) + 2000);
+    runSeconds = Math.max(1, Math.floor((target.maxSmallPaths - 2000) / (rate * margin)));
+    count = Math.min(target.maxSmallPaths, Math.ceil(rate * runSeconds * margin) + 2000);
   }
   const paths = await target.smallPaths(count, runSeconds);
   const pathsFile = join(runner.dir, `paths-${row.key}.txt`);
@@ -193,7 +195,7 @@ async function smallRun(runner: SmallRunner, row: RowSpec, seconds: number, warm
   if (result.requests > count) {
     log(`  ${row.key}: wrk ran out of fresh paths (${result.requests} requests for ${count} paths): later requests reused tickets`);
   }
-  runner.estimates.set(row.key, result.requestsPerSecond);
+  runner.estimates.set(row.key, Math.max(result.requestsPerSecond, runner.estimates.get(row.key) ?? 0));
   return {
     value: result.requestsPerSecond,
     done: result.requests,

@@ -80,7 +80,7 @@ export function contentServerTarget(options: ContentTargetOptions): Target {
   const baseUrl = options.front ? `http://${LOOPBACK}:${options.front.port}` : server.publicUrl;
   const required = server.options.noticeMode === 'required';
   const fresh = async (item: BenchItem, count: number, holdS: number): Promise<string[]> => {
-    const tickets = server.mint(item, count, holdS + 120, holdS);
+    const tickets = await server.mint(item, count, holdS + 120, holdS);
     if (required) {
       const accepted = await server.sendNotices(tickets.map((t) => t.notice));
       if (accepted < count) throw new Error(`${server.serverId} accepted only ${accepted} of ${count} notices (slots full?)`);

@@ -61,6 +61,15 @@ describe('downloadTicket against a real HTTP content server', () => {
     for (let i = 1; i < readings.length; i += 1) assert.ok((readings[i]?.bytesDone ?? 0) >= (readings[i - 1]?.bytesDone ?? 0));
   });
 
+  test('an empty file is still fetched once and saved', async () => {
+    const empty = server.addContent(randomUUID(), 'empty.txt', Buffer.alloc(0));
+    const { url } = server.issueTicket(empty.id);
+    const result = await downloadTicket(url, { file, expectedSize: 0, expectedSha256: empty.sha256 });
+    assert.equal(result.size, 0);
+    assert.equal(server.requests.length, 1);
+    assert.equal((await readFile(file)).length, 0);
+  });
+
   test('works without knowing size or hash in advance', async () => {
     const { url } = server.issueTicket(content.id);
     const result = await downloadTicket(url, { file });

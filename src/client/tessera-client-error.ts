@@ -11,7 +11,6 @@ export const clientFailures = {
   'bad-response': 'The server answered with something this client does not understand',
   'size-mismatch': 'The downloaded file does not have the expected size',
   'sha256-mismatch': 'The downloaded file does not have the expected SHA-256',
-  'resumes-exhausted': 'The download kept failing and was given up',
 } as const;
 
 export type ClientFailureCode = keyof typeof clientFailures;
