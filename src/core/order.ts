@@ -3,15 +3,17 @@ import { TesseraError } from './errors.js';
 // An order's life. Every order is written in `received` before anything else happens, and a
 // ticket URL is returned only after the order is `ticketed`.
 //
-//   received ──► ticketed ──► completed
-//      │            └───────► expired      (the window closed before every byte was delivered)
-//      └──────► rejected                   (no server could take it)
+//   received ──────────────► ticketed ──► completed
+//      │  └──► queued ──────────┘  └─────► expired   (the window closed before every byte was delivered)
+//      │         └─────────────────────────► expired   (left the line: did not come back in time)
+//      └──────► rejected                               (refused outright: the line was full)
 
-export const ORDER_STATES = ['received', 'ticketed', 'completed', 'expired', 'rejected'] as const;
+export const ORDER_STATES = ['received', 'queued', 'ticketed', 'completed', 'expired', 'rejected'] as const;
 export type OrderState = (typeof ORDER_STATES)[number];
 
 const transitions: Readonly<Record<OrderState, readonly OrderState[]>> = {
-  received: ['ticketed', 'rejected'],
+  received: ['queued', 'ticketed', 'rejected'],
+  queued: ['ticketed', 'expired'],
   ticketed: ['completed', 'expired'],
   completed: [],
   expired: [],

@@ -23,7 +23,12 @@ export interface OrderRecord {
   readonly clientAddress: string | null;
   readonly serverId: string | null;
   readonly ticketId: string | null;
+  readonly ticketNotBefore: number | null;
   readonly ticketExpiresAt: number | null;
+  /** Arrival number in the waiting line; set when the order first queued, never reused. */
+  readonly queueSeq: number | null;
+  /** Unix ms by which a queued client must come back to keep its place. */
+  readonly queueReturnBy: number | null;
   readonly bytesDelivered: number | null;
   /** Why an order was rejected or expired, as a problem code or short reason. */
   readonly reason: string | null;
@@ -41,6 +46,7 @@ export interface NewOrder {
 export interface TicketIssued {
   readonly serverId: string;
   readonly ticketId: string;
+  readonly ticketNotBefore: number;
   readonly ticketExpiresAt: number;
   readonly at: number;
 }
@@ -58,10 +64,21 @@ export interface OrderStore {
   createOrder(order: NewOrder): Promise<OrderRecord>;
   getOrder(id: string): Promise<OrderRecord | undefined>;
   /**
-   * Moves an order from `from` to `to` in one conditional write; returns the updated order, or
-   * undefined when the order was not in `from` (someone else moved it first).
+   * received or queued → ticketed in one conditional write; returns the updated order, or
+   * undefined when the order was in neither state (someone else moved it first).
    */
   markTicketed(id: string, issued: TicketIssued): Promise<OrderRecord | undefined>;
+  /** received → queued, with the next arrival number. */
+  markQueued(id: string, returnBy: number, at: number): Promise<OrderRecord | undefined>;
+  /** A queued client came back: it keeps its place until `returnBy`. */
+  touchQueued(id: string, returnBy: number, at: number): Promise<OrderRecord | undefined>;
+  /** Queued orders still in line at `now` (not lapsed), in arrival order. */
+  listQueued(now: number, limit: number): Promise<readonly OrderRecord[]>;
+  /** 1-based place of a queued order among those still in line at `now`; undefined when not queued. */
+  queuePosition(id: string, now: number): Promise<number | undefined>;
+  countQueued(now: number): Promise<number>;
+  /** Queued orders whose client did not come back by `now` leave the line (→ expired). */
+  expireLapsed(now: number, limit: number): Promise<readonly OrderRecord[]>;
   markRejected(id: string, reason: string, at: number): Promise<OrderRecord | undefined>;
   markCompleted(id: string, ticketId: string, bytesDelivered: number, at: number): Promise<OrderRecord | undefined>;
   markExpired(id: string, ticketId: string | null, reason: string, bytesDelivered: number | null, at: number): Promise<OrderRecord | undefined>;

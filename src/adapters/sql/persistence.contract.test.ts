@@ -70,7 +70,7 @@ async function withContent(db: Persistence): Promise<string> {
 async function ticketedOrder(db: Persistence, contentId: string, ticketExpiresAt = T0 + 60_000) {
   const order = await db.orders.createOrder({ id: newId(), contentId, clientAddress: '203.0.113.7', createdAt: T0 });
   const ticketId = newId();
-  const ticketed = await db.orders.markTicketed(order.id, { serverId: 'cs-1', ticketId, ticketExpiresAt, at: T0 + 10 });
+  const ticketed = await db.orders.markTicketed(order.id, { serverId: 'cs-1', ticketId, ticketNotBefore: T0, ticketExpiresAt, at: T0 + 10 });
   assert.ok(ticketed);
   return { id: order.id, ticketId };
 }
@@ -124,11 +124,11 @@ const cases: Readonly<Record<string, (c: CaseContext) => Promise<void>>> = {
     const received = await db.orders.createOrder({ id, contentId, clientAddress: '2001:db8::1', createdAt: T0 });
     assert.deepEqual(received, {
       id, contentId, state: 'received', clientAddress: '2001:db8::1', serverId: null, ticketId: null,
-      ticketExpiresAt: null, bytesDelivered: null, reason: null, createdAt: T0, updatedAt: T0,
+      ticketNotBefore: null, ticketExpiresAt: null, queueSeq: null, queueReturnBy: null, bytesDelivered: null, reason: null, createdAt: T0, updatedAt: T0,
     });
     const ticketId = newId();
-    const ticketed = await db.orders.markTicketed(id, { serverId: 'cs-1', ticketId, ticketExpiresAt: T0 + 60_000, at: T0 + 5 });
-    assert.deepEqual(ticketed, { ...received, state: 'ticketed', serverId: 'cs-1', ticketId, ticketExpiresAt: T0 + 60_000, updatedAt: T0 + 5 });
+    const ticketed = await db.orders.markTicketed(id, { serverId: 'cs-1', ticketId, ticketNotBefore: T0, ticketExpiresAt: T0 + 60_000, at: T0 + 5 });
+    assert.deepEqual(ticketed, { ...received, state: 'ticketed', serverId: 'cs-1', ticketId, ticketNotBefore: T0, ticketExpiresAt: T0 + 60_000, updatedAt: T0 + 5 });
     const completed = await db.orders.markCompleted(id, ticketId, 6 * GiB, T0 + 9_000);
     assert.deepEqual(completed, { ...ticketed, state: 'completed', bytesDelivered: 6 * GiB, updatedAt: T0 + 9_000 });
     assert.deepEqual(await db.orders.getOrder(id), completed);
@@ -161,7 +161,7 @@ const cases: Readonly<Record<string, (c: CaseContext) => Promise<void>>> = {
 
     const t = await ticketedOrder(db, contentId);
     const before = await db.orders.getOrder(t.id);
-    assert.equal(await db.orders.markTicketed(t.id, { serverId: 'cs-2', ticketId: newId(), ticketExpiresAt: T0, at: T0 + 1 }), undefined);
+    assert.equal(await db.orders.markTicketed(t.id, { serverId: 'cs-2', ticketId: newId(), ticketNotBefore: T0, ticketExpiresAt: T0, at: T0 + 1 }), undefined);
     assert.equal(await db.orders.markRejected(t.id, 'r', T0 + 1), undefined);
     assert.equal(await db.orders.markCompleted(t.id, newId(), 1, T0 + 1), undefined, 'another ticket cannot complete it');
     assert.equal(await db.orders.markExpired(t.id, newId(), 'r', null, T0 + 1), undefined, 'another ticket cannot expire it');
@@ -169,7 +169,7 @@ const cases: Readonly<Record<string, (c: CaseContext) => Promise<void>>> = {
 
     const done = await db.orders.markCompleted(t.id, t.ticketId, 10, T0 + 2);
     for (const attempt of [
-      db.orders.markTicketed(t.id, { serverId: 'cs-2', ticketId: newId(), ticketExpiresAt: T0, at: T0 + 3 }),
+      db.orders.markTicketed(t.id, { serverId: 'cs-2', ticketId: newId(), ticketNotBefore: T0, ticketExpiresAt: T0, at: T0 + 3 }),
       db.orders.markRejected(t.id, 'r', T0 + 3),
       db.orders.markCompleted(t.id, t.ticketId, 20, T0 + 3),
       db.orders.markExpired(t.id, null, 'r', 20, T0 + 3),
@@ -197,7 +197,7 @@ const cases: Readonly<Record<string, (c: CaseContext) => Promise<void>>> = {
     const contentId = await withContent(db);
     const t = await ticketedOrder(db, contentId);
     const other = await db.orders.createOrder({ id: newId(), contentId, clientAddress: null, createdAt: T0 });
-    await assert.rejects(db.orders.markTicketed(other.id, { serverId: 'cs-1', ticketId: t.ticketId, ticketExpiresAt: T0 + 1, at: T0 + 1 }));
+    await assert.rejects(db.orders.markTicketed(other.id, { serverId: 'cs-1', ticketId: t.ticketId, ticketNotBefore: T0, ticketExpiresAt: T0 + 1, at: T0 + 1 }));
     assert.deepEqual(await db.orders.getOrder(other.id), other);
   },
 
@@ -283,6 +283,48 @@ const cases: Readonly<Record<string, (c: CaseContext) => Promise<void>>> = {
     assert.deepEqual(await again.orders.getOrder(t.id), order);
     assert.equal((await again.keys.listEpochs()).length, 1);
     await again.ping();
+  },
+
+  async 'the waiting line keeps arrival order, positions, and drops clients who do not come back'(c) {
+    const db = await c.open();
+    const contentId = await withContent(db);
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const o = await db.orders.createOrder({ id: newId(), contentId, clientAddress: null, createdAt: T0 + i });
+      const queued = await db.orders.markQueued(o.id, T0 + 10_000, T0 + i);
+      assert.equal(queued?.state, 'queued');
+      ids.push(o.id);
+    }
+    const seqs = (await db.orders.listQueued(T0, 10)).map((o) => o.queueSeq ?? -1);
+    assert.deepEqual([...seqs].sort((a, b) => a - b), seqs, 'listed in arrival order');
+    assert.equal(new Set(seqs).size, 4, 'arrival numbers are unique');
+    assert.deepEqual((await db.orders.listQueued(T0, 10)).map((o) => o.id), ids);
+    assert.equal(await db.orders.queuePosition(ids[2] ?? '', T0), 3);
+    assert.equal(await db.orders.markQueued(ids[0] ?? '', T0, T0), undefined, 'queued only once');
+
+    // The second client comes back in time; the first does not.
+    assert.ok(await db.orders.touchQueued(ids[1] ?? '', T0 + 30_000, T0 + 9_000));
+    assert.ok(await db.orders.touchQueued(ids[2] ?? '', T0 + 30_000, T0 + 9_000));
+    assert.ok(await db.orders.touchQueued(ids[3] ?? '', T0 + 30_000, T0 + 9_000));
+    assert.equal(await db.orders.countQueued(T0 + 20_000), 3);
+    assert.equal(await db.orders.queuePosition(ids[2] ?? '', T0 + 20_000), 2, 'the line moved up');
+    const lapsed = await db.orders.expireLapsed(T0 + 20_000, 100);
+    assert.deepEqual(lapsed.map((o) => [o.id, o.state, o.reason]), [[ids[0], 'expired', 'left-the-line']]);
+    assert.equal(await db.orders.touchQueued(ids[0] ?? '', T0 + 40_000, T0 + 20_001), undefined, 'a lapsed place is gone');
+
+    // Admission from the line.
+    const admitted = await db.orders.markTicketed(ids[1] ?? '', { serverId: 'cs-1', ticketId: newId(), ticketNotBefore: T0, ticketExpiresAt: T0 + 60_000, at: T0 + 21_000 });
+    assert.equal(admitted?.state, 'ticketed');
+    assert.equal(await db.orders.queuePosition(ids[2] ?? '', T0 + 21_000), 1);
+    assert.equal(await db.orders.queuePosition(ids[1] ?? '', T0 + 21_000), undefined);
+  },
+
+  async 'arrival numbers stay unique under concurrent queueing'(c) {
+    const db = await c.open();
+    const contentId = await withContent(db);
+    const orders = await Promise.all(Array.from({ length: 20 }, (_, i) => db.orders.createOrder({ id: newId(), contentId, clientAddress: null, createdAt: T0 + i })));
+    const queued = await Promise.all(orders.map((o) => db.orders.markQueued(o.id, T0 + 60_000, T0 + 50)));
+    assert.equal(new Set(queued.map((o) => o?.queueSeq)).size, 20);
   },
 
   async 'several processes opening a new database at once all migrate it safely'(c) {

@@ -26,7 +26,10 @@ export interface OrdersTable {
   client_address: string | null;
   server_id: string | null;
   ticket_id: string | null;
+  ticket_not_before: number | null;
   ticket_expires_at: number | null;
+  queue_seq: number | null;
+  queue_return_by: number | null;
   bytes_delivered: number | null;
   reason: string | null;
   created_at: number;
@@ -40,7 +43,13 @@ export interface TicketKeyEpochsTable {
   retires_at: number | null;
 }
 
+export interface CountersTable {
+  name: string;
+  value: number;
+}
+
 export interface TesseraDatabase {
+  counters: CountersTable;
   contents: ContentsTable;
   content_replicas: ContentReplicasTable;
   orders: OrdersTable;

@@ -12,7 +12,10 @@ function toOrder(row: Selectable<OrdersTable>): OrderRecord {
     clientAddress: row.client_address,
     serverId: row.server_id,
     ticketId: row.ticket_id,
+    ticketNotBefore: row.ticket_not_before,
     ticketExpiresAt: row.ticket_expires_at,
+    queueSeq: row.queue_seq,
+    queueReturnBy: row.queue_return_by,
     bytesDelivered: row.bytes_delivered,
     reason: row.reason,
     createdAt: row.created_at,
@@ -50,13 +53,114 @@ export class SqlOrderStore implements OrderStore {
     return row && toOrder(row);
   }
 
-  markTicketed(id: string, issued: TicketIssued): Promise<OrderRecord | undefined> {
-    return this.#move(id, 'received', 'ticketed', undefined, {
-      server_id: issued.serverId,
-      ticket_id: issued.ticketId,
-      ticket_expires_at: issued.ticketExpiresAt,
-      updated_at: issued.at,
+  async markTicketed(id: string, issued: TicketIssued): Promise<OrderRecord | undefined> {
+    const row = await this.#db
+      .updateTable('orders')
+      .set({
+        state: 'ticketed',
+        server_id: issued.serverId,
+        ticket_id: issued.ticketId,
+        ticket_not_before: issued.ticketNotBefore,
+        ticket_expires_at: issued.ticketExpiresAt,
+        updated_at: issued.at,
+      })
+      .where('id', '=', id)
+      .where('state', 'in', ['received', 'queued'])
+      .returningAll()
+      .executeTakeFirst();
+    return row && toOrder(row);
+  }
+
+  markQueued(id: string, returnBy: number, at: number): Promise<OrderRecord | undefined> {
+    assertTransition('received', 'queued');
+    return this.#db.transaction().execute(async (trx) => {
+      const counter = await trx
+        .updateTable('counters')
+        .set((eb) => ({ value: eb('value', '+', 1) }))
+        .where('name', '=', 'queue_seq')
+        .returning('value')
+        .executeTakeFirstOrThrow();
+      const row = await trx
+        .updateTable('orders')
+        .set({ state: 'queued', queue_seq: counter.value, queue_return_by: returnBy, updated_at: at })
+        .where('id', '=', id)
+        .where('state', '=', 'received')
+        .returningAll()
+        .executeTakeFirst();
+      return row && toOrder(row);
     });
+  }
+
+  async touchQueued(id: string, returnBy: number, at: number): Promise<OrderRecord | undefined> {
+    const row = await this.#db
+      .updateTable('orders')
+      .set({ queue_return_by: returnBy, updated_at: at })
+      .where('id', '=', id)
+      .where('state', '=', 'queued')
+      .where('queue_return_by', '>=', at)
+      .returningAll()
+      .executeTakeFirst();
+    return row && toOrder(row);
+  }
+
+  async listQueued(now: number, limit: number): Promise<readonly OrderRecord[]> {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`limit ${limit} is not a positive integer`);
+    const rows = await this.#db
+      .selectFrom('orders')
+      .selectAll()
+      .where('state', '=', 'queued')
+      .where('queue_return_by', '>=', now)
+      .orderBy('queue_seq')
+      .limit(limit)
+      .execute();
+    return rows.map(toOrder);
+  }
+
+  async queuePosition(id: string, now: number): Promise<number | undefined> {
+    const mine = await this.#db.selectFrom('orders').select(['queue_seq', 'state']).where('id', '=', id).executeTakeFirst();
+    if (!mine || mine.state !== 'queued' || mine.queue_seq === null) return undefined;
+    const ahead = await this.#db
+      .selectFrom('orders')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('state', '=', 'queued')
+      .where('queue_seq', '<', mine.queue_seq)
+      .where('queue_return_by', '>=', now)
+      .executeTakeFirstOrThrow();
+    return Number(ahead.n) + 1;
+  }
+
+  async countQueued(now: number): Promise<number> {
+    const row = await this.#db
+      .selectFrom('orders')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('state', '=', 'queued')
+      .where('queue_return_by', '>=', now)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async expireLapsed(now: number, limit: number): Promise<readonly OrderRecord[]> {
+    const lapsed = await this.#db
+      .selectFrom('orders')
+      .select('id')
+      .where('state', '=', 'queued')
+      .where('queue_return_by', '<', now)
+      .orderBy('queue_seq')
+      .limit(limit)
+      .execute();
+    const out: OrderRecord[] = [];
+    for (const { id } of lapsed) {
+      const row = await this.#db
+        .updateTable('orders')
+        .set({ state: 'expired', reason: 'left-the-line', updated_at: now })
+        .where('id', '=', id)
+        .where('state', '=', 'queued')
+        .where('queue_return_by', '<', now)
+        .returningAll()
+        .executeTakeFirst();
+      if (row) out.push(toOrder(row));
+    }
+    return out;
   }
 
   markRejected(id: string, reason: string, at: number): Promise<OrderRecord | undefined> {

@@ -105,7 +105,7 @@ export class Ordering {
       );
       let ticketed: OrderRecord | undefined;
       try {
-        ticketed = await d.db.orders.markTicketed(order.id, { serverId, ticketId, ticketExpiresAt: expiresAt * 1000, at: d.clock.now() });
+        ticketed = await d.db.orders.markTicketed(order.id, { serverId, ticketId, ticketNotBefore: notBefore * 1000, ticketExpiresAt: expiresAt * 1000, at: d.clock.now() });
       } catch (error) {
         // The ticket is never returned, so give the slot back now rather than at hold expiry.
         await d.contentServers.withdrawNotice(serverId, server.controlUrl, ticketId);

@@ -30,12 +30,17 @@ export const initial: Migration = {
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('content_id', 'text', (c) => c.notNull().references('contents.id'))
       .addColumn('state', 'text', (c) =>
-        c.notNull().check(sql`state in ('received', 'ticketed', 'completed', 'expired', 'rejected')`),
+        c.notNull().check(sql`state in ('received', 'queued', 'ticketed', 'completed', 'expired', 'rejected')`),
       )
       .addColumn('client_address', 'text')
       .addColumn('server_id', 'text')
       .addColumn('ticket_id', 'text', (c) => c.unique())
+      .addColumn('ticket_not_before', 'bigint')
       .addColumn('ticket_expires_at', 'bigint')
+      // Place in the waiting line (R9): arrival order, and the time by which the client must
+      // come back to keep it.
+      .addColumn('queue_seq', 'bigint', (c) => c.unique())
+      .addColumn('queue_return_by', 'bigint')
       .addColumn('bytes_delivered', 'bigint')
       .addColumn('reason', 'text')
       .addColumn('created_at', 'bigint', (c) => c.notNull())
@@ -43,6 +48,17 @@ export const initial: Migration = {
       .execute();
     // The sweeper's two questions: ticketed orders by expiry, received orders (same prefix).
     await db.schema.createIndex('orders_state_ticket_expires_at').on('orders').columns(['state', 'ticket_expires_at']).execute();
+
+    await db.schema.createIndex('orders_state_queue_seq').on('orders').columns(['state', 'queue_seq']).execute();
+
+    // Monotonic counters (the waiting line's arrival numbers): UPDATE … RETURNING works the same
+    // on SQLite and PostgreSQL, so no dialect-specific sequence type is needed.
+    await db.schema
+      .createTable('counters')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('value', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.insertInto('counters' as never).values({ name: 'queue_seq', value: 0 } as never).execute();
 
     await db.schema
       .createTable('ticket_key_epochs')
@@ -54,7 +70,7 @@ export const initial: Migration = {
   },
 
   async down(db: Kysely<unknown>): Promise<void> {
-    for (const table of ['ticket_key_epochs', 'orders', 'content_replicas', 'contents']) {
+    for (const table of ['ticket_key_epochs', 'counters', 'orders', 'content_replicas', 'contents']) {
       await db.schema.dropTable(table).execute();
     }
   },
