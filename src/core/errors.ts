@@ -28,6 +28,12 @@ export const problems = {
   'all-servers-busy': { status: 503, title: 'Every content server that holds this item is busy' },
   'ingest-failed': { status: 422, title: 'The content could not be ingested' },
 
+  // The waiting line
+  'queue-token-invalid': { status: 403, title: 'The queue token is not valid for this order' },
+  'queue-place-lost': { status: 410, title: 'The place in line was lost: the client did not come back in time' },
+  'queue-full': { status: 503, title: 'The waiting line is full; try again later' },
+  'rate-limited': { status: 429, title: 'Too many orders from this address; slow down' },
+
   // Content location (the part of the ticket URL after the ticket)
   'bad-content-location': { status: 400, title: 'The content location in the URL is not valid' },
 

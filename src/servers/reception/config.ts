@@ -26,6 +26,10 @@ export interface ReceptionConfig {
   /** How long a superseded ticket key is still accepted after a rotation. */
   readonly keyGraceS: number;
   readonly maxUploadBytes: number;
+  readonly queueGraceS: number;
+  readonly queueMax: number;
+  readonly orderRatePerS: number;
+  readonly orderBurst: number;
 }
 
 export function loadReceptionConfig(env: NodeJS.ProcessEnv): Readonly<ReceptionConfig> {
@@ -56,5 +60,9 @@ export function loadReceptionConfig(env: NodeJS.ProcessEnv): Readonly<ReceptionC
     staleAfterMs: envInt(env, 'TESSERA_STALE_AFTER_MS', 5000, 100, 600_000),
     keyGraceS,
     maxUploadBytes: envInt(env, 'TESSERA_MAX_UPLOAD_BYTES', 8 * 1024 ** 3, 1, Number.MAX_SAFE_INTEGER),
+    queueGraceS: envInt(env, 'TESSERA_QUEUE_GRACE_S', 30, 1, 3600),
+    queueMax: envInt(env, 'TESSERA_QUEUE_MAX', 10_000, 1, 1_000_000),
+    orderRatePerS: envInt(env, 'TESSERA_ORDER_RATE_PER_S', 5, 1, 1_000_000),
+    orderBurst: envInt(env, 'TESSERA_ORDER_BURST', 20, 1, 1_000_000),
   });
 }

@@ -16,6 +16,7 @@ import type { ReceptionMetrics } from './metrics.js';
 import { contentJson } from './public-app.js';
 import type { Replication } from './replication.js';
 import type { ServerRegistry } from './server-registry.js';
+import type { WaitingRoom } from './waiting-room.js';
 
 // The reception's control listener (loopback by default, never the public port). Content
 // servers push load reports and completions here; the operator's CLI adds content and
@@ -30,6 +31,7 @@ export interface ControlAppDeps {
   readonly keyring: Keyring;
   readonly files: CatalogueFiles;
   readonly replication: Replication;
+  readonly waitingRoom: WaitingRoom;
   readonly metrics: ReceptionMetrics;
   readonly logger: Logger;
 }
@@ -121,6 +123,7 @@ export async function buildControlApp(deps: ControlAppDeps): Promise<FastifyInst
       deps.logger.info({ serverId: report.serverId, publicUrl: report.publicUrl }, 'content server reporting');
       deps.replication.syncServer(report.serverId);
     }
+    deps.waitingRoom.kick();
     const keySet = deps.keyring.keySetFor(report.serverId);
     const reply: LoadReportReply = keySet.version === report.keySetVersion ? {} : { keySet };
     return reply;
@@ -138,7 +141,10 @@ export async function buildControlApp(deps: ControlAppDeps): Promise<FastifyInst
       c.outcome === 'completed'
         ? await deps.db.orders.markCompleted(c.orderId, c.ticketId, c.bytesDelivered, c.at)
         : await deps.db.orders.markExpired(c.orderId, c.ticketId, 'ticket-window-closed', c.bytesDelivered, c.at);
-    if (changed) deps.metrics.completions.inc({ outcome: c.outcome });
+    if (changed) {
+      deps.metrics.completions.inc({ outcome: c.outcome });
+      deps.waitingRoom.noteCompletion(order, c.at, c.outcome === 'completed');
+    }
     return { acknowledged: true, changed: changed !== undefined };
   });
 

@@ -15,6 +15,9 @@ import { buildPublicApp } from './public-app.js';
 import { Replication } from './replication.js';
 import { ServerRegistry } from './server-registry.js';
 import { Sweeper } from './sweeper.js';
+import { WaitingRoom } from './waiting-room.js';
+import { RateLimiter } from '../../core/rate-limit.js';
+import { derivePurposeSecret } from '../../core/ticket/ticket-keys.js';
 
 // The reception's composition root: the only place that reads configuration, picks adapters
 // and listens.
@@ -45,9 +48,30 @@ export async function startReception(
   const replication = new Replication(db, files, servers, contentServers, clock, logger);
   const ordering = new Ordering({ config, clock, db, servers, contentServers, keyring, metrics, logger });
   const sweeper = new Sweeper(db, clock, logger, config.clockToleranceS * 1000 + 30_000);
+  const waitingRoom = new WaitingRoom({
+    clock,
+    db,
+    ordering,
+    servers,
+    queueKey: derivePurposeSecret(config.rootSecret, 'queue-token'),
+    metrics,
+    logger,
+    settings: { graceMs: config.queueGraceS * 1000, maxLine: config.queueMax },
+  });
+  const rateLimiter = new RateLimiter({ ratePerS: config.orderRatePerS, burst: config.orderBurst, maxKeys: 100_000 });
 
-  const publicApp = await buildPublicApp({ db, ordering, servers, registry, logger, trustProxy: process.env['TESSERA_TRUST_PROXY'] === 'true' });
-  const controlApp = await buildControlApp({ config, clock, db, servers, keyring, files, replication, metrics, logger });
+  const publicApp = await buildPublicApp({
+    db,
+    waitingRoom,
+    rateLimiter,
+    clock,
+    servers,
+    registry,
+    metrics,
+    logger,
+    trustProxy: process.env['TESSERA_TRUST_PROXY'] === 'true',
+  });
+  const controlApp = await buildControlApp({ config, clock, db, servers, keyring, files, replication, waitingRoom, metrics, logger });
   const controlAddress = await controlApp.listen({ host: config.controlHost, port: config.controlPort });
   const publicAddress = await publicApp.listen({ host: config.publicHost, port: config.publicPort });
 
@@ -55,6 +79,7 @@ export async function startReception(
   const keyRefresh = setInterval(() => void keyring.refresh().catch((e: unknown) => logger.warn({ err: e }, 'key refresh failed')), 10_000);
   keyRefresh.unref();
   sweeper.start(10_000);
+  waitingRoom.start();
   logger.info({ publicUrl: publicAddress, controlUrl: controlAddress }, 'reception listening');
 
   return {
@@ -66,6 +91,7 @@ export async function startReception(
     async stop() {
       clearInterval(keyRefresh);
       sweeper.stop();
+      waitingRoom.stop();
       await publicApp.close();
       await controlApp.close();
       await db.close();

@@ -7,6 +7,9 @@ export interface ReceptionMetrics {
   readonly completions: Counter<'outcome'>;
   readonly placementSeconds: Histogram;
   readonly liveServers: Gauge;
+  readonly lineLength: Gauge;
+  readonly admissionsFromLine: Counter;
+  readonly rateLimited: Counter;
 }
 
 export function createReceptionMetrics(registry: Registry): ReceptionMetrics {
@@ -27,5 +30,8 @@ export function createReceptionMetrics(registry: Registry): ReceptionMetrics {
       registers: [registry],
     }),
     liveServers: new Gauge({ name: 'tessera_live_content_servers', help: 'Content servers reporting in time', registers: [registry] }),
+    lineLength: new Gauge({ name: 'tessera_waiting_line_length', help: 'Clients waiting in line', registers: [registry] }),
+    admissionsFromLine: new Counter({ name: 'tessera_line_admissions_total', help: 'Orders admitted from the waiting line', registers: [registry] }),
+    rateLimited: new Counter({ name: 'tessera_orders_rate_limited_total', help: 'New orders refused by the per-address rate limit', registers: [registry] }),
   };
 }

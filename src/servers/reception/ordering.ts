@@ -14,9 +14,10 @@ import type { Keyring } from './keyring.js';
 import type { ReceptionMetrics } from './metrics.js';
 import type { ServerRegistry } from './server-registry.js';
 
-// Placing an order (R1–R6): write the order, pick the least-loaded server that holds the item,
-// take a slot there with the notice of issuance (the allocation check, R4), record the ticket,
-// and only then hand the ticket URL back.
+// The steps of placing an order (R1–R6): write the order, pick the least-loaded server that
+// holds the item, take a slot there with the notice of issuance (the allocation check, R4),
+// record the ticket, and only then hand the ticket URL back. The waiting room decides when
+// an order may take these steps (now, or when its turn in line comes).
 
 export interface PlacedOrder {
   readonly order: OrderRecord;
@@ -41,32 +42,44 @@ export interface OrderingDeps {
 
 export class Ordering {
   readonly #d: OrderingDeps;
+  /** Tickets handed out recently, so a client coming back for its ticket gets the same URL. */
+  readonly #issued = new Map<string, PlacedOrder>();
 
   constructor(deps: OrderingDeps) {
     this.#d = deps;
   }
 
-  async place(contentId: string, clientAddress: string | undefined): Promise<PlacedOrder> {
-    const d = this.#d;
+  async content(contentId: string): Promise<ContentRecord> {
     if (!isUuid(contentId)) throw new TesseraError('invalid-id', 'contentId must be a UUID');
-    const content = await unavailableOnFailure(() => d.db.catalogue.getContent(contentId));
+    const content = await unavailableOnFailure(() => this.#d.db.catalogue.getContent(contentId));
     if (!content) throw new TesseraError('content-not-found', `no content ${contentId}`);
+    return content;
+  }
 
-    const order = await unavailableOnFailure(() =>
-      d.db.orders.createOrder({ id: newId(), contentId, clientAddress: clientAddress ?? null, createdAt: d.clock.now() }),
+  createOrder(content: ContentRecord, clientAddress: string | undefined): Promise<OrderRecord> {
+    const d = this.#d;
+    return unavailableOnFailure(() =>
+      d.db.orders.createOrder({ id: newId(), contentId: content.id, clientAddress: clientAddress ?? null, createdAt: d.clock.now() }),
     );
-    const holders = await unavailableOnFailure(() => d.db.catalogue.replicaServers(contentId));
+  }
+
+  /** Whether any live server holds the item at all (busy or not). */
+  async anyServerHolds(contentId: string): Promise<boolean> {
+    const holders = await unavailableOnFailure(() => this.#d.db.catalogue.replicaServers(contentId));
+    return holders.some((id) => this.#d.servers.get(id)?.live);
+  }
+
+  /**
+   * Takes a slot for the order on the best server that has one and tickets the order. Returns
+   * undefined, changing nothing, when no server took it.
+   */
+  async admit(order: OrderRecord, content: ContentRecord): Promise<PlacedOrder | undefined> {
+    const d = this.#d;
+    const holders = await unavailableOnFailure(() => d.db.catalogue.replicaServers(content.id));
     const ranked = rankServers(d.servers.candidates(holders), d.clock.now(), {
       equalLoadBand: 0.1,
       staleAfterMs: d.config.staleAfterMs,
     });
-    if (ranked.length === 0) {
-      const anyLive = holders.some((id) => d.servers.get(id)?.live);
-      const code = anyLive ? 'all-servers-busy' : 'no-server-holds-content';
-      await this.#reject(order.id, code);
-      throw new TesseraError(code, undefined, { retryAfterS: 2 });
-    }
-
     for (const serverId of ranked) {
       const server = d.servers.get(serverId);
       if (!server) continue;
@@ -77,7 +90,7 @@ export class Ordering {
       const notice: Notice = {
         ticketId,
         orderId: order.id,
-        contentId,
+        contentId: content.id,
         notBefore: notBefore * 1000,
         expiresAt: expiresAt * 1000,
         holdUntil: now + d.config.holdS * 1000,
@@ -86,26 +99,20 @@ export class Ordering {
       const outcome = await d.contentServers.sendNotice(serverId, server.controlUrl, notice);
       if (outcome.kind === 'refused') {
         d.metrics.noticesRefused.inc({ server: serverId, reason: outcome.code });
-        d.logger.info({ serverId, orderId: order.id, reason: outcome.code }, 'notice refused; trying the next server');
+        if (outcome.code === 'slots-full') d.servers.noteFull(serverId);
+        d.logger.debug({ serverId, orderId: order.id, reason: outcome.code }, 'notice refused; trying the next server');
         continue;
       }
-      d.servers.noteNotice(serverId);
-      const ticket = mintTicket(
-        {
-          ticketId,
-          orderId: order.id,
-          contentId,
-          audience: serverId,
-          notBefore,
-          expiresAt,
-          maxConnections: d.config.maxConnectionsPerTicket,
-          client: this.#binding(clientAddress),
-        },
-        d.keyring.mintingKey(serverId, server.report.keySetVersion),
-      );
+      d.servers.noteNotice(serverId, content.size);
       let ticketed: OrderRecord | undefined;
       try {
-        ticketed = await d.db.orders.markTicketed(order.id, { serverId, ticketId, ticketNotBefore: notBefore * 1000, ticketExpiresAt: expiresAt * 1000, at: d.clock.now() });
+        ticketed = await d.db.orders.markTicketed(order.id, {
+          serverId,
+          ticketId,
+          ticketNotBefore: notBefore * 1000,
+          ticketExpiresAt: expiresAt * 1000,
+          at: d.clock.now(),
+        });
       } catch (error) {
         // The ticket is never returned, so give the slot back now rather than at hold expiry.
         await d.contentServers.withdrawNotice(serverId, server.controlUrl, ticketId);
@@ -118,25 +125,65 @@ export class Ordering {
       }
       d.metrics.ticketsIssued.inc({ server: serverId });
       d.metrics.orders.inc({ outcome: 'ticketed' });
-      return {
-        order: ticketed,
-        content,
-        ticketUrl: ticketUrl(server.publicUrl, ticket, { contentId, fileName: content.fileName }),
-        serverId,
-        notBefore: notBefore * 1000,
-        expiresAt: expiresAt * 1000,
-        maxConnections: d.config.maxConnectionsPerTicket,
-      };
+      return this.#remember(this.#mint(ticketed, content, server.publicUrl, server.report.keySetVersion));
     }
-    await this.#reject(order.id, 'all-servers-busy');
-    throw new TesseraError('all-servers-busy', undefined, { retryAfterS: 2 });
+    return undefined;
   }
 
-  async #reject(orderId: string, reason: string): Promise<void> {
+  /** The ticket of an order that is already ticketed: the one handed out, or the same claims sealed again. */
+  ticketOf(order: OrderRecord, content: ContentRecord): PlacedOrder {
+    const known = this.#issued.get(order.id);
+    if (known && known.order.ticketId === order.ticketId) return known;
+    const server = order.serverId === null ? undefined : this.#d.servers.get(order.serverId);
+    if (!server || order.ticketId === null) throw new TesseraError('unavailable', 'the content server of this order is not reporting', { retryAfterS: 2 });
+    return this.#remember(this.#mint(order, content, server.publicUrl, server.report.keySetVersion));
+  }
+
+  async reject(orderId: string, reason: string): Promise<void> {
     this.#d.metrics.orders.inc({ outcome: reason });
     await this.#d.db.orders.markRejected(orderId, reason, this.#d.clock.now()).catch((error: unknown) => {
-      this.#d.logger.error({ err: error, orderId }, 'could not record a rejected order; the sweeper will expire it');
+      this.#d.logger.error({ err: error, orderId }, 'could not record a rejected order; the sweeper will end it');
     });
+  }
+
+  #mint(order: OrderRecord, content: ContentRecord, publicUrl: string, keySetVersion: string): PlacedOrder {
+    const d = this.#d;
+    if (order.serverId === null || order.ticketId === null || order.ticketNotBefore === null || order.ticketExpiresAt === null) {
+      throw new TypeError(`order ${order.id} has no ticket`);
+    }
+    const notBefore = Math.floor(order.ticketNotBefore / 1000);
+    const expiresAt = Math.floor(order.ticketExpiresAt / 1000);
+    const ticket = mintTicket(
+      {
+        ticketId: order.ticketId,
+        orderId: order.id,
+        contentId: content.id,
+        audience: order.serverId,
+        notBefore,
+        expiresAt,
+        maxConnections: d.config.maxConnectionsPerTicket,
+        client: this.#binding(order.clientAddress ?? undefined),
+      },
+      d.keyring.mintingKey(order.serverId, keySetVersion),
+    );
+    return {
+      order,
+      content,
+      ticketUrl: ticketUrl(publicUrl, ticket, { contentId: content.id, fileName: content.fileName }),
+      serverId: order.serverId,
+      notBefore: notBefore * 1000,
+      expiresAt: expiresAt * 1000,
+      maxConnections: d.config.maxConnectionsPerTicket,
+    };
+  }
+
+  #remember(placed: PlacedOrder): PlacedOrder {
+    this.#issued.set(placed.order.id, placed);
+    if (this.#issued.size > 10_000) {
+      const oldest = this.#issued.keys().next().value;
+      if (oldest !== undefined) this.#issued.delete(oldest);
+    }
+    return placed;
   }
 
   #binding(clientAddress: string | undefined): ClientBinding {
@@ -149,7 +196,7 @@ export class Ordering {
   }
 }
 
-async function unavailableOnFailure<T>(work: () => Promise<T>): Promise<T> {
+export async function unavailableOnFailure<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {

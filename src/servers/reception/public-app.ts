@@ -6,18 +6,25 @@ import { isUuid } from '../../core/ids.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ContentRecord, OrderRecord, Persistence } from '../../ports/persistence.js';
 import { installProblemHandlers } from './http-errors.js';
-import type { Ordering, PlacedOrder } from './ordering.js';
-import { PAGE_SECURITY_HEADERS, renderCatalogPage } from './pages.js';
+import type { Clock } from '../../core/clock.js';
+import type { RateLimiter } from '../../core/rate-limit.js';
+import type { ReceptionMetrics } from './metrics.js';
+import type { PlacedOrder } from './ordering.js';
+import { PAGE_SECURITY_HEADERS, renderCatalogPage, renderWaitingPage, WAITING_SCRIPT } from './pages.js';
 import type { ServerRegistry } from './server-registry.js';
+import type { Outcome, WaitInfo, WaitingRoom } from './waiting-room.js';
 
 // The reception's public listener: catalogue, ordering (JSON and browser form), order status,
 // health, metrics and the OpenAPI document. Routes translate HTTP to Ordering and back.
 
 export interface PublicAppDeps {
   readonly db: Persistence;
-  readonly ordering: Ordering;
+  readonly waitingRoom: WaitingRoom;
+  readonly rateLimiter: RateLimiter;
+  readonly clock: Clock;
   readonly servers: ServerRegistry;
   readonly registry: Registry;
+  readonly metrics: ReceptionMetrics;
   readonly logger: Logger;
   readonly trustProxy: boolean;
 }
@@ -75,6 +82,41 @@ function placedJson(p: PlacedOrder): Record<string, unknown> {
     ticket: { url: p.ticketUrl, serverId: p.serverId, notBefore: iso(p.notBefore), expiresAt: iso(p.expiresAt), maxConnections: p.maxConnections },
     content: contentJson(p.content),
   };
+}
+
+export function waitJson(w: WaitInfo): Record<string, unknown> {
+  return {
+    orderId: w.orderId,
+    contentId: w.contentId,
+    position: w.position,
+    lineLength: w.lineLength,
+    estimated_wait_s: Math.round(w.estimatedWaitMs / 100) / 10,
+    estimate_baseline_s: w.baselineWaitMs === null ? null : Math.round(w.baselineWaitMs / 100) / 10,
+    retry_at: new Date(w.retryAt).toISOString(),
+    retryAfterS: Math.max(0, Math.ceil((w.retryAt - w.at) / 1000)),
+    queueToken: w.queueToken,
+  };
+}
+
+/** RFC 7240 `Prefer: wait=N`, in ms (0 when absent or malformed). */
+function preferWaitMs(header: string | string[] | undefined): number {
+  const text = Array.isArray(header) ? header.join(',') : (header ?? '');
+  const match = /(?:^|[,;\s])wait=(\d{1,4})(?:$|[,;\s])/i.exec(text);
+  return match ? Number(match[1]) * 1000 : 0;
+}
+
+const QUEUE_COOKIE = 'tessera_queue';
+
+function queueCookie(orderId: string, token: string, secure: boolean): string {
+  return `${QUEUE_COOKIE}=${token}; Path=/queue/${orderId}; Max-Age=86400; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+}
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const [key, ...rest] = part.trim().split('=');
+    if (key === name) return rest.join('=');
+  }
+  return undefined;
 }
 
 /** Browsers post forms; refuse cross-site posts (CSRF) using the fetch metadata and Origin headers. */
@@ -139,14 +181,14 @@ export async function buildPublicApp(deps: PublicAppDeps): Promise<FastifyInstan
     return contentJson(content);
   });
 
-  app.post<{ Body: { contentId: string } }>('/orders', {
+  app.post<{ Body: { contentId: string; queueToken?: string } }>('/orders', {
     schema: {
       summary: 'Place an order; the answer carries the permission ticket URL',
       description:
         'JSON clients get 201 with the ticket. A browser form (application/x-www-form-urlencoded) gets 303 to the ticket URL.',
       body: {
         type: 'object',
-        properties: { contentId: { type: 'string', maxLength: 64 } },
+        properties: { contentId: { type: 'string', maxLength: 64 }, queueToken: { type: 'string', maxLength: 256 } },
         required: ['contentId'],
         additionalProperties: false,
       },
@@ -177,10 +219,74 @@ export async function buildPublicApp(deps: PublicAppDeps): Promise<FastifyInstan
   }, async (request, reply) => {
     const isForm = (request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
     if (isForm) assertSameOrigin(request);
-    const placed = await deps.ordering.place(request.body.contentId, request.ip);
-    if (isForm) return redirectToTicket(reply, placed.ticketUrl);
-    return reply.code(201).header('cache-control', 'no-store').send(placedJson(placed));
+    const { contentId, queueToken } = request.body;
+    let outcome: Outcome;
+    if (queueToken !== undefined) {
+      outcome = await deps.waitingRoom.comeBack(contentId, queueToken, preferWaitMs(request.headers.prefer));
+    } else {
+      const decision = deps.rateLimiter.take(request.ip, deps.clock.now());
+      if (!decision.allowed) {
+        deps.metrics.rateLimited.inc();
+        throw new TesseraError('rate-limited', undefined, { retryAfterS: decision.retryAfterS });
+      }
+      outcome = await deps.waitingRoom.order(contentId, request.ip);
+    }
+    if (outcome.kind === 'admitted') {
+      if (isForm) return redirectToTicket(reply, outcome.placed.ticketUrl);
+      return reply.code(201).header('cache-control', 'no-store').send(placedJson(outcome.placed));
+    }
+    const wait = outcome.wait;
+    if (isForm) {
+      return reply
+        .code(303)
+        .header('set-cookie', queueCookie(wait.orderId, wait.queueToken, request.protocol === 'https'))
+        .header('location', `/queue/${wait.orderId}`)
+        .header('cache-control', 'no-store')
+        .send();
+    }
+    throw new TesseraError('all-servers-busy', `every content server is busy; you are number ${wait.position} in line`, waitJson(wait));
   });
+
+  // The browser's waiting page (R9, R10): it works with a meta refresh alone, and with
+  // JavaScript it counts down, long-polls, plays a sound when admitted and starts the download.
+  const browserOutcome = async (request: FastifyRequest<{ Params: { id: string } }>, waitMs: number): Promise<Outcome> => {
+    if (!isUuid(request.params.id)) throw new TesseraError('invalid-id', 'order id must be a UUID');
+    const token = cookieValue(request.headers.cookie, QUEUE_COOKIE);
+    if (token === undefined) throw new TesseraError('queue-token-invalid', 'this browser holds no place for this order');
+    const outcome = await deps.waitingRoom.comeBack(undefined, token, waitMs);
+    const orderId = outcome.kind === 'admitted' ? outcome.placed.order.id : outcome.wait.orderId;
+    if (orderId !== request.params.id) throw new TesseraError('queue-token-invalid');
+    return outcome;
+  };
+
+  app.get<{ Params: { id: string } }>('/queue/:id', { schema: { hide: true } }, async (request, reply) => {
+    let html: string;
+    let status = 200;
+    try {
+      const outcome = await browserOutcome(request, 0);
+      html = outcome.kind === 'admitted' ? renderWaitingPage({ kind: 'admitted', ticketUrl: outcome.placed.ticketUrl, title: outcome.placed.content.title }) : renderWaitingPage({ kind: 'waiting', wait: outcome.wait });
+      if (outcome.kind === 'waiting') void reply.header('set-cookie', queueCookie(outcome.wait.orderId, outcome.wait.queueToken, request.protocol === 'https'));
+    } catch (error) {
+      if (!(error instanceof TesseraError)) throw error;
+      status = error.status;
+      html = renderWaitingPage({ kind: 'refused', code: error.code, message: error.message });
+    }
+    return reply.code(status).type('text/html; charset=utf-8').headers(PAGE_SECURITY_HEADERS).header('cache-control', 'no-store').send(html);
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { wait?: string } }>('/queue/:id/status', { schema: { hide: true } }, async (request, reply) => {
+    const waitMs = Math.min(20, Math.max(0, Number(request.query.wait ?? 0) || 0)) * 1000;
+    const outcome = await browserOutcome(request, waitMs);
+    void reply.header('cache-control', 'no-store');
+    if (outcome.kind === 'admitted') return { state: 'admitted', ticketUrl: outcome.placed.ticketUrl };
+    void reply.header('set-cookie', queueCookie(outcome.wait.orderId, outcome.wait.queueToken, request.protocol === 'https'));
+    const { queueToken: _hidden, ...visible } = waitJson(outcome.wait);
+    return { state: 'waiting', ...visible };
+  });
+
+  app.get('/assets/waiting.js', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(WAITING_SCRIPT),
+  );
 
   app.get<{ Params: { id: string } }>('/orders/:id', {
     schema: {

@@ -1,5 +1,6 @@
 import type { Clock } from '../../core/clock.js';
 import type { LoadReport } from '../../core/control/messages.js';
+import { serviceTimeMs, type ServiceHistory, type SlotForecast } from '../../core/queue/wait-estimate.js';
 import type { Candidate } from '../../core/selection.js';
 
 // The reception's view of its content servers, built from the load reports they push (R2).
@@ -9,8 +10,14 @@ import type { Candidate } from '../../core/selection.js';
 interface Entry {
   report: LoadReport;
   receivedAt: number;
-  /** Unix ms of notices this reception made since the report was sent. */
-  recentNotices: number[];
+  /** Notices this reception made since the report was sent: when, and the item's size. */
+  recentNotices: { at: number; bytes: number }[];
+  /** Slots freed (completions) since the report was sent. */
+  recentReleases: number[];
+  /** A notice was refused as slots-full after this report: treat the server as full until the next one. */
+  fullSinceReport: boolean;
+  /** Last observed rate of one transfer on this server, bytes/s (0: never seen). */
+  perTransferRate: number;
 }
 
 export interface ServerView {
@@ -43,13 +50,67 @@ export class ServerRegistry {
     // Notices made before the server sent this report are already counted in it. Reports carry
     // the server's clock; we compare on our receive time minus the report's age in transit,
     // which on one machine or a synchronised cluster is the same thing.
-    const recentNotices = (previous?.recentNotices ?? []).filter((t) => t > report.sentAt);
-    this.#servers.set(report.serverId, { report, receivedAt: now, recentNotices });
+    const recentNotices = (previous?.recentNotices ?? []).filter((n) => n.at > report.sentAt);
+    const recentReleases = (previous?.recentReleases ?? []).filter((t) => t > report.sentAt);
+    const rates = report.slots.filter((slot) => slot.state === 'active' && slot.bytesPerSecond > 0).map((slot) => slot.bytesPerSecond);
+    const perTransferRate = rates.length > 0 ? rates.reduce((a, b) => a + b, 0) / rates.length : (previous?.perTransferRate ?? 0);
+    this.#servers.set(report.serverId, { report, receivedAt: now, recentNotices, recentReleases, fullSinceReport: false, perTransferRate });
     return isNew;
   }
 
-  noteNotice(serverId: string): void {
-    this.#servers.get(serverId)?.recentNotices.push(this.#clock.now());
+  noteNotice(serverId: string, bytes: number): void {
+    this.#servers.get(serverId)?.recentNotices.push({ at: this.#clock.now(), bytes });
+  }
+
+  noteFull(serverId: string): void {
+    const entry = this.#servers.get(serverId);
+    if (entry) entry.fullSinceReport = true;
+  }
+
+  /** A ticket on this server ended (a completion arrived): its slot is free before the next report says so. */
+  noteRelease(serverId: string): void {
+    const entry = this.#servers.get(serverId);
+    if (!entry) return;
+    entry.recentReleases.push(this.#clock.now());
+    entry.fullSinceReport = false;
+  }
+
+  /**
+   * When each slot of the live, non-draining servers among `serverIds` is predicted to free
+   * (see src/core/queue/wait-estimate.ts), from the last reports brought forward to now.
+   */
+  slotForecasts(serverIds: readonly string[], history: ServiceHistory, startupMs: number): SlotForecast[] {
+    const now = this.#clock.now();
+    const out: SlotForecast[] = [];
+    for (const id of serverIds) {
+      const entry = this.#servers.get(id);
+      if (!entry || now - entry.receivedAt > this.#staleAfterMs || entry.report.draining) continue;
+      const r = entry.report;
+      const age = Math.max(0, now - entry.receivedAt);
+      const rate = entry.perTransferRate;
+      const held = (bytes: number): number => now + startupMs + serviceTimeMs(bytes, rate, history);
+      const mine: SlotForecast[] = [];
+      for (const slot of r.slots) {
+        if (slot.state === 'active' && slot.bytesPerSecond > 0) {
+          const remaining = Math.max(0, slot.remainingBytes - (slot.bytesPerSecond * age) / 1000);
+          mine.push({ freeAt: now + (remaining / slot.bytesPerSecond) * 1000, perTransferRate: rate });
+        } else if (slot.state === 'held') {
+          mine.push({ freeAt: Math.min(held(slot.remainingBytes), Math.max(now, slot.releaseBy)), perTransferRate: rate });
+        } else {
+          mine.push({ freeAt: Math.max(now, slot.releaseBy), perTransferRate: rate });
+        }
+      }
+      for (const notice of entry.recentNotices) mine.push({ freeAt: held(notice.bytes), perTransferRate: rate });
+      // Slots freed since the report are the ones predicted to free first: they already did.
+      mine.sort((a, b) => a.freeAt - b.freeAt);
+      mine.splice(0, Math.min(entry.recentReleases.length, mine.length));
+      // Slots the report shows free; if a notice found the server full since, someone else (another
+      // reception) took them, and we only know they will free after a typical service time.
+      const freeAt = entry.fullSinceReport ? now + (history.meanServiceMs ?? 1000) : now;
+      for (let i = mine.length; i < r.capacity; i++) mine.push({ freeAt, perTransferRate: rate });
+      out.push(...mine);
+    }
+    return out;
   }
 
   get(serverId: string): ServerView | undefined {
@@ -74,7 +135,9 @@ export class ServerRegistry {
       out.push({
         serverId: id,
         capacity: r.capacity,
-        slotsTaken: r.slotsTaken + entry.recentNotices.length,
+        slotsTaken: entry.fullSinceReport
+          ? r.capacity
+          : Math.max(0, r.slotsTaken + entry.recentNotices.length - entry.recentReleases.length),
         cost: r.location.cost,
         draining: r.draining,
         reportedAt: entry.receivedAt,
