@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { get, type ClientRequest, type IncomingMessage } from 'node:http';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,16 +110,98 @@ describe('tessera get against contract servers', () => {
     assert.match(invalid.stderr, /\(invalid-id\)\n$/);
   });
 
-  test('503 all-servers-busy prints the problem and when to try again, exit 1', async () => {
+  test('every server busy: waits in line, shows its place, says when admitted, then downloads', async () => {
+    reception.scriptOrders(
+      { kind: 'in-line', position: 3, lineLength: 5, estimatedWaitS: 0.6 },
+      { kind: 'in-line', position: 2, lineLength: 5, estimatedWaitS: 0.4 },
+      { kind: 'in-line', position: 1, lineLength: 4 },
+    );
+    const out = join(dir, 'queued.bin');
+    const run = await tessera(['get', id, '-o', out, '--reception', reception.baseUrl]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^tessera get: waiting in line: position 3 of 5, about 0:01 left \(next check in 0:01\)$/m);
+    assert.match(run.stderr, /^tessera get: waiting in line: position 1 of 4, /m);
+    assert.match(run.stderr, /^tessera get: admitted after 0:0\d — downloading$/m);
+    assert.ok(run.stderr.indexOf('admitted after') > run.stderr.indexOf('position 1 of 4'));
+    assert.doesNotMatch(run.stderr, /\x07|\r/, 'no bell and no redrawing outside a terminal');
+    assert.equal(run.stdout, `saved ${out} (1.00 MiB, sha256 ok)\n`);
+    assert.deepEqual(await readFile(out), bytes);
+    const posts = reception.orderPosts.slice(-4);
+    assert.deepEqual(posts.map((p) => [p.status, p.prefer]), [[503, undefined], [503, 'wait=20'], [503, 'wait=20'], [201, 'wait=20']]);
+    assert.ok(!run.stderr.includes(posts[3]?.queueToken ?? 'none'), 'the queue token was printed');
+  });
+
+  test('on a terminal the admission rings the bell', { skip: !existsSync('/usr/bin/script') && 'no script(1) for a pseudo-terminal' }, async () => {
+    reception.scriptOrders({ kind: 'in-line', position: 1, lineLength: 1 });
+    const out = join(dir, 'tty.bin');
+    // script(1) runs the CLI on a pseudo-terminal and copies what it wrote to our stdout.
+    const command = [process.execPath, CLI, 'get', id, '-o', out, '--reception', reception.baseUrl].map((a) => `'${a}'`).join(' ');
+    const run = await new Promise<Run>((resolve, reject) => {
+      const child = spawn('script', ['-qefc', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.once('error', reject);
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr: '' });
+      });
+    });
+    assert.equal(run.code, 0, run.stdout);
+    assert.match(run.stdout, /\rwaiting in line: position 1 of 1/);
+    assert.match(run.stdout, /\x07tessera get: admitted after 0:0\d — downloading/);
+    assert.deepEqual(await readFile(out), bytes);
+  });
+
+  test('--no-wait gives up at once on a busy reception: exit 3, with the place it was offered', async () => {
+    reception.scriptOrders({ kind: 'in-line', position: 7, lineLength: 40, estimatedWaitS: 12.4, retryAfterS: 3 });
+    const run = await tessera(['get', id, '-o', join(dir, 'busy.bin'), '--no-wait', '--reception', reception.baseUrl]);
+    assert.equal(run.code, 3, run.stderr);
+    assert.equal(run.stderr, 'tessera get: every content server is busy; position 7, about 0:13 — run again or drop --no-wait\n');
+    assert.equal(existsSync(join(dir, 'busy.bin')), false);
+
     reception.busy = { code: 'all-servers-busy', retryAfterS: 42 };
     try {
-      const run = await tessera(['get', id, '-o', join(dir, 'busy.bin'), '--reception', reception.baseUrl]);
-      assert.equal(run.code, 1);
-      assert.match(run.stderr, /^tessera get: .*\(all-servers-busy\); try again in 0:42\n$/m);
-      assert.equal(existsSync(join(dir, 'busy.bin')), false);
+      const lineless = await tessera(['get', id, '-o', join(dir, 'busy.bin'), '--no-wait', '--reception', reception.baseUrl]);
+      assert.equal(lineless.code, 3, lineless.stderr);
+      assert.match(lineless.stderr, /^tessera get: .*\(all-servers-busy\); try again in 0:42 — run again or drop --no-wait\n$/);
     } finally {
       reception.busy = undefined;
     }
+    const help = await tessera(['get', '--help']);
+    assert.match(help.stdout, /^ {2}3 {4}every content server was busy and --no-wait was given$/m);
+    assert.match(help.stdout, /^ {2}130 {2}interrupted/m);
+  });
+
+  test('a lost place in line fails with a hint, and a full line is given up after a few tries', async () => {
+    reception.scriptOrders({ kind: 'in-line', position: 2 }, { kind: 'place-lost' });
+    const lost = await tessera(['get', id, '-o', join(dir, 'lost.bin'), '--reception', reception.baseUrl]);
+    assert.equal(lost.code, 1);
+    assert.match(lost.stderr, /tessera get: the place in line was lost: .*\(queue-place-lost\) — run again for a new place in line\n$/);
+
+    reception.scriptOrders(...Array.from({ length: 6 }, () => ({ kind: 'queue-full' as const, retryAfterS: 0.05 })));
+    const full = await tessera(['get', id, '-o', join(dir, 'full.bin'), '--reception', reception.baseUrl]);
+    assert.equal(full.code, 1);
+    assert.match(full.stderr, /the waiting line is full; try again later \(queue-full\); trying again in 0:01 \(5 of 5\)\n/);
+    assert.match(full.stderr, /tessera get: gave up after 6 tries: the waiting line is full; try again later \(queue-full\); try again in 0:01\n$/);
+  });
+
+  test('^C while waiting in line leaves the line: exit 130', async () => {
+    reception.scriptOrders({ kind: 'in-line', position: 5, retryAfterS: 30 });
+    const child = spawn(process.execPath, [CLI, 'get', id, '-o', join(dir, 'left.bin'), '--reception', reception.baseUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const inLine = new Promise<void>((resolve) =>
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        if (stderr.includes('waiting in line')) resolve();
+      }),
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    await inLine;
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, stderr);
+    assert.match(stderr, /tessera get: interrupted while waiting in line\n$/);
+    assert.equal(existsSync(join(dir, 'left.bin.part')), false);
   });
 
   test('a ticket used up mid-download is a clear failure and the part stays', async () => {
@@ -214,6 +297,76 @@ describe('tessera get against the real reception and content servers', { timeout
       assert.equal(missing.code, 1);
       assert.match(missing.stderr, /^tessera get: .*\(content-not-found\)\n$/);
     } finally {
+      await cluster.stop();
+    }
+  });
+
+  test('waits in line while the only slot is taken, is admitted when it frees, and downloads', async (t) => {
+    if (!existsSync(REAL_RECEPTION)) {
+      t.skip('the reception is not built yet');
+      return;
+    }
+    const { startCluster } = await import('./support/cluster.js');
+    const cluster = await startCluster({ servers: 1, capacity: 1 });
+    let holder: ClientRequest | undefined;
+    let waiter: ReturnType<typeof spawn> | undefined;
+    try {
+      // Big enough that the first download cannot hide in socket buffers while it is paused.
+      const bytes = randomBytes(32 * 1024 * 1024);
+      const source = join(cluster.dataDir, 'big.bin');
+      await writeFile(source, bytes);
+      const item = await cluster.addFile(source, 'Big');
+
+      // Someone else takes the one slot and stops reading.
+      const first = await fetch(`${cluster.receptionUrl}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ contentId: item.id }),
+      });
+      assert.equal(first.status, 201, await first.clone().text());
+      const { ticket } = (await first.json()) as { ticket: { url: string } };
+      const firstResponse = await new Promise<IncomingMessage>((resolve, reject) => {
+        holder = get(ticket.url, resolve);
+        holder.once('error', reject);
+      });
+      assert.equal(firstResponse.statusCode, 200);
+      firstResponse.pause();
+      const firstHash = createHash('sha256');
+      const firstDone = new Promise<string>((resolve, reject) => {
+        firstResponse.on('data', (chunk: Buffer) => firstHash.update(chunk));
+        firstResponse.once('end', () => resolve(firstHash.digest('hex')));
+        firstResponse.once('error', reject);
+      });
+
+      const out = join(cluster.dataDir, 'second.bin');
+      const child = spawn(process.execPath, [CLI, 'get', item.id, '-o', out, '--reception', cluster.receptionUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
+      waiter = child;
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+      const inLine = new Promise<boolean>((resolve) => {
+        child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+          stderr += d;
+          if (stderr.includes('waiting in line')) resolve(true);
+        });
+        void exited.then(() => resolve(false));
+      });
+      assert.ok(await inLine, `tessera get did not wait in line:\n${stderr}`);
+      assert.doesNotMatch(stderr, /admitted/, 'admitted while the slot was still taken');
+
+      firstResponse.resume();
+      assert.equal(await firstDone, item.sha256, 'the first download completed');
+      const code = await exited;
+      assert.equal(code, 0, stderr);
+      assert.match(stderr, /^tessera get: waiting in line: position 1 of 1\b/m);
+      assert.match(stderr, /^tessera get: admitted after \d+:\d\d — downloading$/m);
+      assert.ok(stderr.indexOf('admitted after') > stderr.indexOf('waiting in line'));
+      assert.equal(stdout, `saved ${out} (32.0 MiB, sha256 ok)\n`);
+      assert.equal(sha256(await readFile(out)), item.sha256);
+    } finally {
+      waiter?.kill('SIGKILL');
+      holder?.destroy();
       await cluster.stop();
     }
   });

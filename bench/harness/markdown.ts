@@ -1,6 +1,6 @@
 import type { MachineInfo } from './machine.js';
 import { max, median, min } from './stats.js';
-import type { RowResult, Sample } from './results.js';
+import type { Placement, RowResult, Sample } from './results.js';
 
 // Result tables in Markdown. Every figure is a median over the repetitions, with the range
 // beside it, so a noisy run shows as noisy.
@@ -17,6 +17,25 @@ export function fmtRatio(n: number): string {
 
 function fmtCores(n: number): string {
   return Number.isFinite(n) ? n.toFixed(2) : '–';
+}
+
+/**
+ * What held a run back, from how busy each CPU was: in a pinned run CPU 0 is the server's and
+ * CPU 1 the client's; a run where no CPU is full is bound by latency (wake-ups, TCP windows).
+ */
+export function limitOf(samples: readonly Sample[], placement: Placement): string {
+  const busy = (i: number): number => median(samples.map((s) => s.bill.perCpuBusy[i] ?? 0));
+  const n = samples[0]?.bill.perCpuBusy.length ?? 0;
+  const shown = Array.from({ length: n }, (_, i) => `${Math.round(busy(i) * 100)}%`).join(' / ');
+  let verdict: string;
+  if (placement === 'pinned') {
+    const server = busy(0) >= 0.95;
+    const client = busy(1) >= 0.95;
+    verdict = server && client ? 'both CPUs' : server ? 'server CPU' : client ? '**client CPU**' : 'no CPU full';
+  } else {
+    verdict = Array.from({ length: n }, (_, i) => busy(i)).every((b) => b >= 0.95) ? 'all CPUs' : 'no CPU full';
+  }
+  return `${verdict} (${shown})`;
 }
 
 function med(samples: readonly Sample[], pick: (s: Sample) => number | undefined): number {
@@ -50,15 +69,15 @@ export function machineTable(info: MachineInfo, settings: readonly [string, stri
 
 export function smallTable(results: readonly RowResult[], baselineFor: (r: RowResult) => RowResult | undefined): string {
   const head = [
-    '| Set-up | Placement | Requests/s (median) | Range | × nginx | p50 / p99 latency (ms) | Server CPU (cores) | wrk CPU | Bench CPU (reception stub) | Other CPU (kernel, background) | Failed requests |',
-    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| Set-up | Placement | Requests/s (median) | Range | × nginx | p50 / p99 latency (ms) | Server CPU (cores) | wrk CPU | Bench CPU (reception stub) | Other CPU (kernel, background) | Limited by (CPU busy) | Failed requests |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|',
   ];
   const lines = results.map((r) => {
-    if (r.samples.length === 0) return `| ${r.row.label} | ${r.row.placement} | skipped: ${r.skipped ?? 'no samples'} | | | | | | | | |`;
+    if (r.samples.length === 0) return `| ${r.row.label} | ${r.row.placement} | skipped: ${r.skipped ?? 'no samples'} | | | | | | | | | |`;
     const values = r.samples.map((s) => s.value);
     const base = baselineFor(r);
     const ratio = base && base !== r ? rowValue(r) / rowValue(base) : base === r ? 1 : Number.NaN;
-    return `| ${r.row.label} | ${r.row.placement} | ${fmtInt(median(values))} | ${fmtInt(min(values))}–${fmtInt(max(values))} | ${fmtRatio(ratio)} | ${med(r.samples, (s) => s.p50Ms).toFixed(2)} / ${med(r.samples, (s) => s.p99Ms).toFixed(1)} | ${fmtCores(med(r.samples, (s) => s.bill.serverCores))} | ${fmtCores(med(r.samples, (s) => s.bill.clientCores))} | ${fmtCores(med(r.samples, (s) => s.bill.benchCores))} | ${fmtCores(med(r.samples, (s) => s.bill.otherCores))} | ${failures(r.samples)} |`;
+    return `| ${r.row.label} | ${r.row.placement} | ${fmtInt(median(values))} | ${fmtInt(min(values))}–${fmtInt(max(values))} | ${fmtRatio(ratio)} | ${med(r.samples, (s) => s.p50Ms).toFixed(2)} / ${med(r.samples, (s) => s.p99Ms).toFixed(1)} | ${fmtCores(med(r.samples, (s) => s.bill.serverCores))} | ${fmtCores(med(r.samples, (s) => s.bill.clientCores))} | ${fmtCores(med(r.samples, (s) => s.bill.benchCores))} | ${fmtCores(med(r.samples, (s) => s.bill.otherCores))} | ${limitOf(r.samples, r.row.placement)} | ${failures(r.samples)} |`;
   });
   return [...head, ...lines].join('\n');
 }
@@ -66,16 +85,17 @@ export function smallTable(results: readonly RowResult[], baselineFor: (r: RowRe
 export function largeTable(
   single: readonly RowResult[],
   parallel: readonly RowResult[],
-  baselineFor: (r: RowResult) => RowResult | undefined,
+  baselineOne: (r: RowResult) => RowResult | undefined,
+  baselineMany: (r: RowResult) => RowResult | undefined,
   parallelCount: number,
 ): string {
   const head = [
-    `| Set-up | Placement | 1 download (MiB/s) | × nginx | ${parallelCount} in parallel (MiB/s) | × nginx | Server CPU (1 / ${parallelCount}) | curl CPU (1 / ${parallelCount}) | Other CPU (1 / ${parallelCount}) | Failed downloads |`,
-    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+    `| Set-up | Placement | 1 download (MiB/s) | × nginx | ${parallelCount} in parallel (MiB/s) | × nginx | Server CPU (1 / ${parallelCount}) | curl CPU (1 / ${parallelCount}) | Other CPU (1 / ${parallelCount}) | Limited by, 1 download | Limited by, ${parallelCount} in parallel | Failed downloads |`,
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|--:|',
   ];
   const lines = single.map((one, i) => {
     const many = parallel[i];
-    const cell = (r: RowResult | undefined): [string, string] => {
+    const cell = (r: RowResult | undefined, baselineFor: (r: RowResult) => RowResult | undefined): [string, string] => {
       if (!r || r.samples.length === 0) return [`skipped${r?.skipped ? `: ${r.skipped}` : ''}`, ''];
       const values = r.samples.map((s) => s.value / MIB);
       const base = baselineFor(r);
@@ -83,10 +103,10 @@ export function largeTable(
       return [`${fmtInt(median(values))} (${fmtInt(min(values))}–${fmtInt(max(values))})`, fmtRatio(ratio)];
     };
     const bill = (r: RowResult | undefined, pick: (s: Sample) => number): string => (r && r.samples.length > 0 ? fmtCores(med(r.samples, pick)) : '–');
-    const [v1, x1] = cell(one);
-    const [v8, x8] = cell(many);
+    const [v1, x1] = cell(one, baselineOne);
+    const [v8, x8] = cell(many, baselineMany);
     const failed = [...one.samples, ...(many?.samples ?? [])];
-    return `| ${one.row.label} | ${one.row.placement} | ${v1} | ${x1} | ${v8} | ${x8} | ${bill(one, (s) => s.bill.serverCores)} / ${bill(many, (s) => s.bill.serverCores)} | ${bill(one, (s) => s.bill.clientCores)} / ${bill(many, (s) => s.bill.clientCores)} | ${bill(one, (s) => s.bill.otherCores)} / ${bill(many, (s) => s.bill.otherCores)} | ${failures(failed)} |`;
+    return `| ${one.row.label} | ${one.row.placement} | ${v1} | ${x1} | ${v8} | ${x8} | ${bill(one, (s) => s.bill.serverCores)} / ${bill(many, (s) => s.bill.serverCores)} | ${bill(one, (s) => s.bill.clientCores)} / ${bill(many, (s) => s.bill.clientCores)} | ${bill(one, (s) => s.bill.otherCores)} / ${bill(many, (s) => s.bill.otherCores)} | ${one.samples.length > 0 ? limitOf(one.samples, one.row.placement) : '–'} | ${many && many.samples.length > 0 ? limitOf(many.samples, many.row.placement) : '–'} | ${failures(failed)} |`;
   });
   return [...head, ...lines].join('\n');
 }

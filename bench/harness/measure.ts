@@ -10,6 +10,8 @@ export interface CpuBill {
   readonly clientCores: number;
   readonly benchCores: number;
   readonly otherCores: number;
+  /** Busy fraction of each CPU (0..1), by index: in pinned runs, CPU 0 is the server's. */
+  readonly perCpuBusy: readonly number[];
 }
 
 export interface ClientOutcome {
@@ -27,18 +29,20 @@ export async function withCpuBill<T extends ClientOutcome>(serverRoots: readonly
   const wall = Number(process.hrtime.bigint() - started) / 1e9;
   const self = process.cpuUsage(selfBefore);
   const serverCores = (treeTicks(pids) - serverBefore) / hz / wall;
-  const totalCores = (readCpuTicks().busy - cpuBefore.busy) / hz / wall;
+  const cpuAfter = readCpuTicks();
+  const totalCores = (cpuAfter.busy - cpuBefore.busy) / hz / wall;
+  const perCpuBusy = cpuAfter.perCpuBusy.map((busy, i) => Math.min(1, (busy - (cpuBefore.perCpuBusy[i] ?? 0)) / hz / wall));
   const clientCores = result.clientCpuSeconds / wall;
   const benchCores = (self.user + self.system) / 1e6 / wall;
   return {
     result,
-    bill: { serverCores, clientCores, benchCores, otherCores: Math.max(0, totalCores - serverCores - clientCores - benchCores) },
+    bill: { serverCores, clientCores, benchCores, otherCores: Math.max(0, totalCores - serverCores - clientCores - benchCores), perCpuBusy },
   };
 }
 
 /**
  * Waits (at most `maxWaitMs`) until the machine is quiet — less than `maxBusyCores` busy over
- * half a second — so one engineer's compile does not land in the middle of a run. Returns the
+ * a quarter of a second — so one engineer's compile does not land in the middle of a run. Returns the
  * busy cores seen last, for the record.
  */
 export async function waitForQuiet(maxBusyCores: number, maxWaitMs: number): Promise<number> {
@@ -47,8 +51,8 @@ export async function waitForQuiet(maxBusyCores: number, maxWaitMs: number): Pro
   let busy = 0;
   do {
     const before = readCpuTicks().busy;
-    await sleep(500);
-    busy = (readCpuTicks().busy - before) / hz / 0.5;
+    await sleep(250);
+    busy = (readCpuTicks().busy - before) / hz / 0.25;
     if (busy <= maxBusyCores) return busy;
   } while (Date.now() < until);
   return busy;

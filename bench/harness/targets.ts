@@ -16,6 +16,11 @@ export interface Target {
   readonly pids: readonly number[];
   /** Most small paths one run may use (the content server's slot capacity, for notices). */
   readonly maxSmallPaths: number;
+  /**
+   * Requests/s to plan fresh paths for at least, whatever a warm-up measured: running out
+   * mid-run would reuse tickets, and a warm-up under noise can read low.
+   */
+  readonly planRatePerSecond: number;
   /** `count` fresh request paths for the small item (tickets minted, notices sent). */
   smallPaths(count: number, runSeconds: number): Promise<string[]>;
   /** `count` fresh absolute URLs for the large file. */
@@ -32,6 +37,12 @@ export interface BenchFiles {
 
 let linkCounter = 0;
 
+/** Most notices sent before one small-item run. */
+export const MAX_NOTICES_PER_RUN = 50_000;
+
+/** How long each batch of notices took to be accepted, for the record. */
+export const noticeLog: { readonly count: number; readonly seconds: number }[] = [];
+
 export function nginxSecureLinkTarget(name: string, nginx: RunningNginx, secret: string, files: BenchFiles): Target {
   const baseUrl = `http://${LOOPBACK}:${nginx.port}`;
   // A distinct expiry per link, so every request carries a link nginx has not seen before,
@@ -45,6 +56,7 @@ export function nginxSecureLinkTarget(name: string, nginx: RunningNginx, secret:
     baseUrl,
     pids: [nginx.process.pid],
     maxSmallPaths: Number.POSITIVE_INFINITY,
+    planRatePerSecond: 80_000,
     smallPaths: (count) => Promise.resolve(links(`/s/${files.small.fileName}`, count)),
     largeUrls: (count) => Promise.resolve(links(`/s/${files.large.fileName}`, count).map((p) => baseUrl + p)),
     settle: () => Promise.resolve(),
@@ -60,6 +72,7 @@ export function plainNodeTarget(name: string, server: ManagedProcess, port: numb
     baseUrl,
     pids: [server.pid],
     maxSmallPaths: Number.POSITIVE_INFINITY,
+    planRatePerSecond: 80_000,
     smallPaths: (count) => Promise.resolve(paths(files.small.fileName, count)),
     largeUrls: (count) => Promise.resolve(paths(files.large.fileName, count).map((p) => baseUrl + p)),
     settle: () => Promise.resolve(),
@@ -80,10 +93,13 @@ export function contentServerTarget(options: ContentTargetOptions): Target {
   const baseUrl = options.front ? `http://${LOOPBACK}:${options.front.port}` : server.publicUrl;
   const required = server.options.noticeMode === 'required';
   const fresh = async (item: BenchItem, count: number, holdS: number): Promise<string[]> => {
-    const tickets = await server.mint(item, count, holdS + 120, holdS);
+    // Tickets outlive their holds by a little, so unused ones leave the server's tables soon.
+    const tickets = await server.mint(item, count, holdS + 30, holdS);
     if (required) {
+      const started = Date.now();
       const accepted = await server.sendNotices(tickets.map((t) => t.notice));
       if (accepted < count) throw new Error(`${server.serverId} accepted only ${accepted} of ${count} notices (slots full?)`);
+      noticeLog.push({ count, seconds: (Date.now() - started) / 1000 });
     }
     return tickets.map((t) => t.path);
   };
@@ -91,9 +107,11 @@ export function contentServerTarget(options: ContentTargetOptions): Target {
     name: options.name,
     baseUrl,
     pids: options.front ? [server.process.pid, options.front.process.pid] : [server.process.pid],
-    // Each notice holds one slot until used or until its hold lapses; leave room for the
-    // unused notices of the previous run, whose holds may not have lapsed yet.
-    maxSmallPaths: required ? Math.floor(server.options.capacity / 2) : Number.POSITIVE_INFINITY,
+    // Each notice holds a slot until used or until its hold lapses, and taking one costs more
+    // the more are held (see docs/benchmarks.md): runs with notices are kept short instead.
+    maxSmallPaths: required ? Math.min(MAX_NOTICES_PER_RUN, server.options.capacity) : Number.POSITIVE_INFINITY,
+    // With notices every path costs a notice: plan on what was measured, no more.
+    planRatePerSecond: required ? 0 : 20_000,
     // Holds last past the notice sending and the run, and lapse soon after.
     smallPaths: (count, runSeconds) => fresh(files.small, count, Math.ceil(count / 2000) + runSeconds + 15),
     largeUrls: async (count) => (await fresh(files.large, count, 300)).map((p) => baseUrl + p),

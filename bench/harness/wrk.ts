@@ -65,6 +65,8 @@ export interface WrkResult {
   readonly requestsPerSecond: number;
   /** Socket errors plus non-2xx/3xx answers. */
   readonly errors: number;
+  /** The same, by kind, e.g. "status 12, read 3". */
+  readonly errorKinds: string;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly clientCpuSeconds: number;
@@ -94,6 +96,7 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
     seconds,
     requestsPerSecond: seconds > 0 ? n('requests') / seconds : 0,
     errors: n('connect') + n('read') + n('write') + n('status') + n('timeout'),
+    errorKinds: ['connect', 'read', 'write', 'status', 'timeout'].filter((k) => n(k) > 0).map((k) => `${k} ${n(k)}`).join(', '),
     p50Ms: n('p50Us') / 1000,
     p99Ms: n('p99Us') / 1000,
     clientCpuSeconds: run.cpuSeconds,

@@ -114,26 +114,21 @@ describe('fetchContent: order, download, verify', () => {
     assert.deepEqual(await readFile(out), bytes);
   });
 
-  test('503 all-servers-busy is thrown unless a busy policy waits (the issue 3 hook)', async () => {
+  test('by default a busy reception is waited out in line; whenBusy fail throws at once', async () => {
     reception.busy = { code: 'all-servers-busy', retryAfterS: 2 };
     try {
-      const error = await rejectsWithCode(fetchContent(client, content.id, { outputPath: out, content }), 'all-servers-busy');
+      const error = await rejectsWithCode(fetchContent(client, content.id, { outputPath: out, content, whenBusy: 'fail' }), 'all-servers-busy');
       assert.equal(error.retryAfterS, 2);
-      const seen: number[] = [];
-      const result = await fetchContent(client, content.id, {
-        outputPath: out,
-        content,
-        whenBusy: ({ error: refusal, attempt }) => {
-          seen.push(refusal.retryAfterS ?? -1);
-          if (attempt === 2) reception.busy = undefined;
-          return 1;
-        },
-      });
-      assert.deepEqual(seen, [2, 2]);
-      assert.equal(result.sha256, content.sha256);
     } finally {
       reception.busy = undefined;
     }
+    reception.scriptOrders({ kind: 'in-line', position: 2 }, { kind: 'in-line', position: 1 });
+    const events: FetchEvent[] = [];
+    const result = await fetchContent(client, content.id, { outputPath: out, content, onEvent: (e) => events.push(e) });
+    assert.deepEqual(events.slice(0, 4).map((e) => e.type), ['waiting', 'waiting', 'admitted', 'ordered']);
+    const first = events[0];
+    assert.ok(first?.type === 'waiting' && first.orderId === result.orderId, 'the order that waited is the one admitted');
+    assert.deepEqual(await readFile(out), bytes);
   });
 
   test('an unknown item fails before any order', async () => {

@@ -1,5 +1,5 @@
 import { completeFromPart, downloadTicket, type DownloadEvent, type DownloadResult } from './download-ticket.js';
-import { placeOrderAdmitted, type BusyPolicy } from './place-order-admitted.js';
+import { placeOrderAdmitted, type AdmissionEvent } from './place-order-admitted.js';
 import type { DownloadProgress } from './progress-meter.js';
 import type { ReceptionClient } from './reception-client.js';
 import type { Content } from './reception-types.js';
@@ -13,6 +13,8 @@ import { isTesseraClientError, type ResumeState } from './tessera-client-error.j
 
 export type FetchEvent =
   | DownloadEvent
+  /** Waiting in line for admission (see placeOrderAdmitted). */
+  | AdmissionEvent
   /** An order was placed; the ticket itself is deliberately not part of the event. */
   | { readonly type: 'ordered'; readonly orderId: string; readonly serverId: string; readonly expiresAt: string; readonly reorder: boolean }
   /** The ticket expired mid-download; a new order follows. */
@@ -29,8 +31,8 @@ export interface FetchContentOptions {
   readonly signal?: AbortSignal;
   /** New orders allowed after an expired ticket (default 2). */
   readonly maxReorders?: number;
-  /** What to do when the reception answers 503 (see placeOrderAdmitted); default: give up. */
-  readonly whenBusy?: BusyPolicy;
+  /** When every content server is busy: 'wait' in line until admitted (default) or 'fail' at once. */
+  readonly whenBusy?: 'wait' | 'fail';
   readonly maxResumes?: number;
   readonly backoffMs?: number;
   readonly idleTimeoutMs?: number;
@@ -67,7 +69,7 @@ export async function fetchContent(reception: ReceptionClient, contentId: string
   const maxReorders = options.maxReorders ?? 2;
   let resumeFrom: ResumeState | 'existing-part' = 'existing-part';
   for (let orders = 1; ; orders += 1) {
-    const placed = await placeOrderAdmitted(reception, contentId, { signal, whenBusy: options.whenBusy });
+    const placed = await placeOrderAdmitted(reception, contentId, { signal, whenBusy: options.whenBusy, onEvent });
     onEvent?.({ type: 'ordered', orderId: placed.order.id, serverId: placed.ticket.serverId, expiresAt: placed.ticket.expiresAt, reorder: orders > 1 });
     try {
       const result = await downloadTicket(placed.ticket.url, {

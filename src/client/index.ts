@@ -1,7 +1,8 @@
 // The Tessera client library: the reception's API as typed calls, and ticket downloads that
 // resume and verify. Depends on nothing but Node's built-ins.
-export { ReceptionClient, type ReceptionClientOptions, type CallOptions, type FetchFunction } from './reception-client.js';
-export type { Content, TicketGrant, PlacedOrder, OrderPlaced, OrderStatus } from './reception-types.js';
+export { ReceptionClient, type ReceptionClientOptions, type CallOptions, type OrderOptions, type FetchFunction } from './reception-client.js';
+export type { Content, TicketGrant, PlacedOrder, OrderPlaced, OrderStatus, LinePlace } from './reception-types.js';
+export { linePlaceOf } from './reception-decoders.js';
 export {
   TesseraClientError,
   isTesseraClientError,
@@ -13,5 +14,5 @@ export {
 } from './tessera-client-error.js';
 export { downloadTicket, completeFromPart, type DownloadTicketOptions, type DownloadResult, type DownloadEvent } from './download-ticket.js';
 export { fetchContent, type FetchContentOptions, type FetchContentResult, type FetchEvent } from './fetch-content.js';
-export { placeOrderAdmitted, isBusyRefusal, type BusyPolicy, type BusyRefusal, type AdmissionOptions } from './place-order-admitted.js';
+export { placeOrderAdmitted, isBusyRefusal, checkDelayMs, type AdmissionEvent, type AdmissionOptions } from './place-order-admitted.js';
 export { ProgressMeter, type DownloadProgress } from './progress-meter.js';

@@ -109,6 +109,23 @@ describe('ReceptionClient over real HTTP', () => {
     }
   });
 
+  test('a reception that does not answer within timeoutMs is connection-failed; the caller\'s abort stays an abort', async () => {
+    const silent = createServer(() => {
+      // never answers
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const slow = new ReceptionClient({ baseUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` });
+      const error = await rejectsWithCode(slow.listContents({ timeoutMs: 200 }), 'connection-failed');
+      assert.match(error.message, /did not answer within 0\.2 s/);
+      const reason = new Error('stop');
+      await assert.rejects(slow.listContents({ timeoutMs: 5000, signal: AbortSignal.abort(reason) }), (e) => e === reason);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
   test('rejects a base URL that is not http(s) as a caller mistake', () => {
     assert.throws(() => new ReceptionClient({ baseUrl: 'ftp://x' }), TypeError);
     assert.throws(() => new ReceptionClient({ baseUrl: 'localhost:8080' }), TypeError);

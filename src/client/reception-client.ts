@@ -16,6 +16,18 @@ export interface ReceptionClientOptions {
 
 export interface CallOptions {
   readonly signal?: AbortSignal;
+  /** Give up (connection-failed) when no whole answer came within this many ms. Default: none. */
+  readonly timeoutMs?: number;
+}
+
+export interface OrderOptions extends CallOptions {
+  /** Come back for a place in line: the token of the latest 503 all-servers-busy (R9). */
+  readonly queueToken?: string;
+  /**
+   * Ask the reception to hold the request up to this many seconds until the order is admitted
+   * (RFC 7240 `Prefer: wait=N`); set `timeoutMs` well above it.
+   */
+  readonly preferWaitS?: number;
 }
 
 export class ReceptionClient {
@@ -44,21 +56,29 @@ export class ReceptionClient {
     return decodeContent(await this.#call('GET', `/contents/${encodeURIComponent(id)}`, undefined, options));
   }
 
-  /** Orders a content item. The answer carries a permission ticket: treat `ticket.url` as a secret. */
-  async placeOrder(contentId: string, options: CallOptions = {}): Promise<OrderPlaced> {
-    return decodeOrderPlaced(await this.#call('POST', '/orders', { contentId }, options));
+  /**
+   * Orders a content item. The answer carries a permission ticket: treat `ticket.url` as a
+   * secret. A 503 all-servers-busy is thrown as is; placeOrderAdmitted waits in line instead.
+   */
+  async placeOrder(contentId: string, options: OrderOptions = {}): Promise<OrderPlaced> {
+    const { queueToken, preferWaitS } = options;
+    const body = queueToken === undefined ? { contentId } : { contentId, queueToken };
+    const headers: Record<string, string> = preferWaitS === undefined ? {} : { prefer: `wait=${Math.max(0, Math.floor(preferWaitS))}` };
+    return decodeOrderPlaced(await this.#call('POST', '/orders', body, options, headers));
   }
 
   async getOrder(id: string, options: CallOptions = {}): Promise<OrderStatus> {
     return decodeOrderStatus(await this.#call('GET', `/orders/${encodeURIComponent(id)}`, undefined, options));
   }
 
-  async #call(method: 'GET' | 'POST', path: string, body: unknown, options: CallOptions): Promise<unknown> {
-    const headers: Record<string, string> = { accept: 'application/json, application/problem+json', 'user-agent': this.#userAgent };
+  async #call(method: 'GET' | 'POST', path: string, body: unknown, options: CallOptions, extraHeaders: Record<string, string> = {}): Promise<unknown> {
+    const headers: Record<string, string> = { ...extraHeaders, accept: 'application/json, application/problem+json', 'user-agent': this.#userAgent };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const init: RequestInit = { method, headers, redirect: 'manual' };
     if (body !== undefined) init.body = JSON.stringify(body);
-    if (options.signal) init.signal = options.signal;
+    const timeout = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs);
+    const signals = [options.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
+    if (signals.length > 0) init.signal = signals.length === 1 ? signals[0] : AbortSignal.any(signals);
 
     let response: Response;
     let text: string;
@@ -67,6 +87,9 @@ export class ReceptionClient {
       text = await response.text();
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
+      if (timeout?.aborted) {
+        throw TesseraClientError.local('connection-failed', `${method} ${path}: the reception did not answer within ${formatSeconds(options.timeoutMs ?? 0)}`, { cause: error });
+      }
       throw TesseraClientError.local('connection-failed', `cannot reach the reception at ${this.baseUrl}: ${describeNetworkError(error)}`, { cause: error });
     }
     if (!response.ok) {
@@ -84,6 +107,10 @@ export class ReceptionClient {
       throw TesseraClientError.local('bad-response', `${method} ${path}: the body is not JSON`);
     }
   }
+}
+
+function formatSeconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
 }
 
 /** fetch wraps the useful reason (ECONNREFUSED, ...) in `cause`. */

@@ -1,5 +1,5 @@
 import { ORDER_STATES, type OrderState } from '../core/order.js';
-import type { Content, OrderPlaced, OrderStatus, PlacedOrder, TicketGrant } from './reception-types.js';
+import type { Content, LinePlace, OrderPlaced, OrderStatus, PlacedOrder, TicketGrant } from './reception-types.js';
 import { TesseraClientError } from './tessera-client-error.js';
 
 // Checks that a reception's answer has the fields the contract promises, so a caller never
@@ -106,5 +106,34 @@ export function decodeOrderStatus(value: unknown): OrderStatus {
     createdAt: string(o, 'createdAt', where),
     updatedAt: string(o, 'updatedAt', where),
     bytesDelivered: nonNegativeInteger(o, 'bytesDelivered', where),
+  };
+}
+
+function optionalNumber(value: unknown, min: number): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= min ? value : undefined;
+}
+
+function optionalInteger(value: unknown, min: number): number | undefined {
+  return Number.isSafeInteger(value) && (value as number) >= min ? (value as number) : undefined;
+}
+
+/**
+ * The place in line a refusal holds, or undefined when it holds none (any refusal but a 503
+ * with a queue token: queue-full, no-server-holds-content, a reception without a line, ...).
+ */
+export function linePlaceOf(error: unknown): LinePlace | undefined {
+  if (!(error instanceof TesseraClientError) || error.status !== 503 || error.problem === undefined) return undefined;
+  const p = error.problem;
+  const token = p['queueToken'];
+  if (typeof token !== 'string' || token === '') return undefined;
+  const retryAt = p['retry_at'];
+  return {
+    queueToken: token,
+    orderId: typeof p['orderId'] === 'string' ? p['orderId'] : undefined,
+    position: optionalInteger(p['position'], 1),
+    lineLength: optionalInteger(p['lineLength'], 0),
+    estimatedWaitS: optionalNumber(p['estimated_wait_s'], 0),
+    retryAt: typeof retryAt === 'string' && !Number.isNaN(Date.parse(retryAt)) ? retryAt : undefined,
+    retryAfterS: error.retryAfterS,
   };
 }

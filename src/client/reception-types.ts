@@ -44,3 +44,23 @@ export interface OrderStatus {
   readonly updatedAt: string;
   readonly bytesDelivered: number;
 }
+
+/**
+ * A place in the waiting line, as a 503 all-servers-busy describes it (R9). The reception
+ * promises every field, but a place is still a place when it leaves some out, so only the
+ * token is required; the rest is undefined when absent or malformed. `queueToken` keeps the
+ * place for whoever holds it: never log it.
+ */
+export interface LinePlace {
+  readonly queueToken: string;
+  readonly orderId: string | undefined;
+  /** 1 = next to be admitted. */
+  readonly position: number | undefined;
+  readonly lineLength: number | undefined;
+  /** The reception's estimate of the time until admission, from when it answered. */
+  readonly estimatedWaitS: number | undefined;
+  /** When to come back, in the reception's clock (ISO 8601). */
+  readonly retryAt: string | undefined;
+  /** When to come back, relative to the answer (the extension, else Retry-After). */
+  readonly retryAfterS: number | undefined;
+}

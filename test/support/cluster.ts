@@ -45,6 +45,8 @@ export interface Cluster {
   addFile(path: string, title?: string): Promise<{ id: string; sha256: string; size: number; fileName: string }>;
   waitForServers(count: number, timeoutMs?: number): Promise<void>;
   kill(name: string, signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a killed process again with the same settings and waits until it is healthy. */
+  restart(name: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -131,6 +133,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         });
         child.kill(signal);
       });
+    },
+    async restart(name) {
+      const spec = specs.get(name);
+      if (!spec) throw new Error(`no process ${name}`);
+      await cluster.kill(name);
+      const index = plan.indexOf(spec);
+      start(spec, spec.role === 'content' ? (options.serverEnv?.(index - 1) ?? {}) : {});
+      await waitHealthy(spec.healthUrl, 20_000);
     },
     async stop() {
       await Promise.all([...processes.keys()].map((name) => cluster.kill(name, 'SIGTERM')));

@@ -2,32 +2,49 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fetchContent, type FetchEvent } from '../../client/fetch-content.js';
-import { formatBytes, formatDuration } from '../../client/format.js';
-import type { BusyPolicy } from '../../client/place-order-admitted.js';
+import { formatBytes, formatDuration, lowerFirst } from '../../client/format.js';
+import { isBusyRefusal, type AdmissionEvent } from '../../client/place-order-admitted.js';
 import { ProgressReporter } from '../../client/progress-reporter.js';
 import { ReceptionClient } from '../../client/reception-client.js';
+import { linePlaceOf } from '../../client/reception-decoders.js';
 import { safeFileName } from '../../client/safe-file-name.js';
 import { TesseraClientError } from '../../client/tessera-client-error.js';
+import { WaitingLineReporter } from '../../client/waiting-line-reporter.js';
 
-// tessera get CONTENT_ID [-o FILE] [--reception URL] [--quiet] [--force]
+// tessera get CONTENT_ID [-o FILE] [--reception URL] [--no-wait] [--quiet] [--force]
 //
 // Orders a content item and downloads it: progress on stderr, `saved <file> (...)` on stdout.
-// Exit codes: 0 saved; 1 refused or failed (one line naming the problem code); 2 usage error;
-// 130 interrupted (the part file is kept, and running the same command again continues it).
-// The permission ticket is a bearer credential and is never printed; the content server's ID is.
+// When every content server is busy it waits in line by itself (R9), showing its place and a
+// countdown, and rings the terminal bell when admitted (R10). The exit codes are in USAGE.
+// The permission ticket and the queue token are bearer credentials and are never printed; the
+// content server's ID is.
 
-const USAGE = `usage: tessera get CONTENT_ID [-o FILE] [--reception URL] [--quiet] [--force]
+const USAGE = `usage: tessera get CONTENT_ID [-o FILE] [--reception URL] [--no-wait] [--quiet] [--force]
 
   -o, --output FILE   where to save (default: the item's file name, in this directory)
   --reception URL     the reception (default: $TESSERA_RECEPTION_URL or http://localhost:8080)
+  --no-wait           when every content server is busy, give up at once instead of
+                      waiting in line
   -q, --quiet         print nothing but errors
   --force             overwrite FILE if it exists
+
+When every content server is busy, tessera get waits in line: it shows its position and the
+estimated wait, comes back when the reception says to, and rings the terminal bell when it is
+admitted. ^C leaves the line.
+
+exit codes:
+  0    saved
+  1    refused or failed (one line naming the problem code)
+  2    usage error
+  3    every content server was busy and --no-wait was given
+  130  interrupted (a partial download is kept; the same command continues it)
 `;
 
 const DEFAULT_RECEPTION = 'http://localhost:8080';
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
+const EXIT_BUSY = 3;
 const EXIT_INTERRUPTED = 130;
 
 interface GetArgs {
@@ -36,6 +53,7 @@ interface GetArgs {
   readonly reception: string;
   readonly quiet: boolean;
   readonly force: boolean;
+  readonly wait: boolean;
 }
 
 function parse(argv: string[]): GetArgs | 'help' | string {
@@ -50,6 +68,7 @@ function parse(argv: string[]): GetArgs | 'help' | string {
         reception: { type: 'string' },
         quiet: { type: 'boolean', short: 'q', default: false },
         force: { type: 'boolean', default: false },
+        'no-wait': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -67,16 +86,8 @@ function parse(argv: string[]): GetArgs | 'help' | string {
     reception: values.reception ?? process.env['TESSERA_RECEPTION_URL'] ?? DEFAULT_RECEPTION,
     quiet: values.quiet,
     force: values.force,
+    wait: !values['no-wait'],
   };
-}
-
-/**
- * What to do when the reception says every server is busy (503 + Retry-After, R9). For now:
- * give up, and `failureLine` tells the user when to try again. Issue 3 makes this the one
- * place where `tessera get` waits and retries by itself (and says so, R10).
- */
-function busyPolicy(): BusyPolicy | undefined {
-  return undefined;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -102,6 +113,20 @@ export async function run(argv: string[]): Promise<number> {
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
   const reporter = new ProgressReporter({ stream: process.stderr, prefix: 'tessera get: ' });
+  const line = new WaitingLineReporter({ stream: process.stderr, prefix: 'tessera get: ' });
+  const show = (event: FetchEvent): void => {
+    switch (event.type) {
+      case 'waiting':
+        return line.update(event);
+      case 'retrying':
+        return line.retrying(event);
+      case 'admitted':
+        return line.admitted(event);
+      default:
+        line.stop();
+        return reporter.note(describe(event));
+    }
+  };
   let outputPath: string | undefined;
   try {
     const content = await reception.getContent(args.contentId, { signal: controller.signal });
@@ -115,9 +140,9 @@ export async function run(argv: string[]): Promise<number> {
       outputPath,
       content,
       signal: controller.signal,
-      whenBusy: busyPolicy(),
+      whenBusy: args.wait ? 'wait' : 'fail',
       onProgress: args.quiet ? undefined : (p) => reporter.update(p),
-      onEvent: args.quiet ? undefined : (e) => reporter.note(describe(e)),
+      onEvent: args.quiet ? undefined : show,
     });
     if (!args.quiet) {
       reporter.finish();
@@ -125,11 +150,18 @@ export async function run(argv: string[]): Promise<number> {
     }
     return EXIT_OK;
   } catch (error) {
+    const wasWaiting = line.waiting;
+    line.stop();
     reporter.clear();
     if (controller.signal.aborted) {
-      const kept = outputPath === undefined ? '' : `; the part downloaded so far is kept in ${outputPath}.part and the same command continues it`;
-      process.stderr.write(`tessera get: interrupted${kept}\n`);
+      const part = outputPath === undefined ? undefined : `${outputPath}.part`;
+      const kept = part !== undefined && (await exists(part)) ? `; the part downloaded so far is kept in ${part} and the same command continues it` : '';
+      process.stderr.write(`tessera get: interrupted${wasWaiting ? ' while waiting in line' : ''}${kept}\n`);
       return EXIT_INTERRUPTED;
+    }
+    if (!args.wait && isBusyRefusal(error)) {
+      process.stderr.write(`tessera get: ${busyLine(error)} — run again or drop --no-wait\n`);
+      return EXIT_BUSY;
     }
     process.stderr.write(`tessera get: ${failureLine(error)}\n`);
     return EXIT_FAILED;
@@ -139,7 +171,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-function describe(event: FetchEvent): string {
+function describe(event: Exclude<FetchEvent, AdmissionEvent>): string {
   switch (event.type) {
     case 'ordered':
       return `${event.reorder ? 'ordered again' : 'ordered'}: order ${event.orderId}, content server ${event.serverId}, ticket valid until ${event.expiresAt}`;
@@ -163,15 +195,20 @@ function describe(event: FetchEvent): string {
 function failureLine(error: unknown): string {
   if (error instanceof TesseraClientError) {
     const text = lowerFirst(error.detail ?? error.title);
-    const wait = error.status === 503 && error.retryAfterS !== undefined ? `; try again in ${formatDuration(error.retryAfterS)}` : '';
-    return `${text} (${error.code})${wait}`;
+    const wait = (error.status === 503 || error.status === 429) && error.retryAfterS !== undefined ? `; try again in ${formatDuration(error.retryAfterS)}` : '';
+    const hint = error.code === 'queue-place-lost' ? ' — run again for a new place in line' : '';
+    return `${text} (${error.code})${wait}${hint}`;
   }
   return error instanceof Error ? error.message : String(error);
 }
 
-/** "No such content item" reads better mid-line as "no such content item"; "ID ..." stays. */
-function lowerFirst(text: string): string {
-  return /^[A-Z][a-z]/.test(text) ? text[0]?.toLowerCase() + text.slice(1) : text;
+/** "every content server is busy; position 7, about 0:12", or why there is no place. */
+function busyLine(error: TesseraClientError): string {
+  const place = linePlaceOf(error);
+  if (place === undefined) return failureLine(error);
+  const position = place.position === undefined ? '' : `; position ${place.position}`;
+  const about = place.estimatedWaitS === undefined ? '' : `${position === '' ? ';' : ','} about ${formatDuration(place.estimatedWaitS)}`;
+  return `every content server is busy${position}${about}`;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -5,7 +5,9 @@ import type { Clock } from '../../core/clock.js';
 import { CONTROL_PATHS, type Completion, type LoadReport } from '../../core/control/messages.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ContentStore } from '../../ports/content-store.js';
+import { AccelDeliveries } from './accel-deliveries.js';
 import { CompletionOutbox } from './completion-outbox.js';
+import { DeliveryEvidence } from './delivery-evidence.js';
 import type { ContentServerConfig } from './config.js';
 import { createContentMetrics } from './content-metrics.js';
 import type { ContentServerContext } from './context.js';
@@ -22,6 +24,13 @@ import { TicketVerifier } from './ticket-verifier.js';
 // control listener, around one SlotTable. buildContentServer wires the parts from its
 // dependencies and listens on nothing; start() listens, stop() drains. Tests build it
 // in-process on port 0 with a ManualClock; main.ts is the composition root.
+
+/**
+ * Where the reception takes many completions in one request: body `{ completions: Completion[] }`,
+ * a 2xx acknowledging all of them. Optional for the reception: on 404/405 the outbox sends them
+ * one by one to CONTROL_PATHS.completions.
+ */
+export const COMPLETION_BATCHES_PATH = '/control/completion-batches';
 
 export interface ContentServerDeps {
   readonly config: ContentServerConfig;
@@ -59,9 +68,13 @@ export interface ContentServerSnapshot {
   readonly draining: boolean;
   readonly noticeMode: ContentServerConfig['noticeMode'];
   readonly deliveryMode: ContentServerConfig['deliveryMode'];
+  /** UDP port of the accel delivery log listener, when there is one. */
+  readonly accelLogPort: number | undefined;
   readonly keys: { readonly version: string; readonly kids: readonly number[]; readonly retired: readonly number[] };
   readonly receptionReachable: boolean;
   readonly pendingCompletions: number;
+  /** True while the reception takes completions in batches. */
+  readonly completionBatches: boolean;
   readonly consumedTickets: number;
   readonly items: number;
   readonly tickets: readonly TicketSnapshot[];
@@ -106,6 +119,11 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     send: async (completion) => {
       const reply = await reception.postJson(CONTROL_PATHS.completions, completion, requestTimeoutMs);
       return reply.status >= 200 && reply.status < 300;
+    },
+    sendBatch: async (completions) => {
+      const reply = await reception.postJson(COMPLETION_BATCHES_PATH, { completions }, requestTimeoutMs);
+      if (reply.status === 404 || reply.status === 405) return 'unsupported';
+      return reply.status >= 200 && reply.status < 300 ? 'acknowledged' : 'refused';
     },
   });
 
@@ -162,7 +180,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     },
   });
 
-  const ctx: ContentServerContext = {
+  const ctx: ContentServerContext & { accel: AccelDeliveries | undefined } = {
     config,
     clock,
     logger,
@@ -171,7 +189,14 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     slots,
     keys,
     verifier,
-    served: new ServedItems(),
+    served: new ServedItems(config.deliveryMode === 'node'),
+    evidence: new DeliveryEvidence({
+      slots,
+      clock,
+      confirmAfterMs: config.deliveryConfirmMs,
+      ended: (completion) => ctx.ended(completion),
+    }),
+    accel: undefined as AccelDeliveries | undefined,
     ended(completion: Completion) {
       metrics.completed(completion.outcome);
       outbox.enqueue(completion);
@@ -186,8 +211,25 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     },
   };
 
+  if (config.deliveryMode === 'accel' && config.accelLogPort !== undefined) {
+    ctx.accel = new AccelDeliveries({
+      slots,
+      clock,
+      logger,
+      ended: (completion) => ctx.ended(completion),
+      onBytes: (bytes) => (metrics.stats.bytesServed += bytes),
+      onTransferEnd: () => {
+        metrics.stats.activeTransfers--;
+        reporter.nudge();
+      },
+    });
+  }
+  let accelLogPort: number | undefined;
+
   const sweep = (): void => {
     const before = slots.taken;
+    ctx.evidence.sweep(clock.now());
+    ctx.accel?.sweep(clock.now());
     for (const completion of slots.sweep(clock.now())) ctx.ended(completion);
     if (slots.taken !== before) reporter.nudge();
   };
@@ -201,9 +243,11 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     draining,
     noticeMode: config.noticeMode,
     deliveryMode: config.deliveryMode,
+    accelLogPort,
     keys: { version: keys.version, kids: keys.kids, retired: keys.retiredKids },
     receptionReachable: reporter.reachable,
     pendingCompletions: outbox.pending,
+    completionBatches: outbox.batching,
     consumedTickets: slots.consumedCount,
     items: store.list().length,
     tickets: [...slots.records()].map((r) => ({
@@ -248,6 +292,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
 
     async start() {
       await listen(controlServer, config.controlPort, config.controlHost);
+      if (ctx.accel && config.accelLogPort !== undefined) accelLogPort = await ctx.accel.listen(config.accelLogPort, config.controlHost);
       await listen(publicServer, config.publicPort, config.publicHost);
       controlUrl = `http://${hostForUrl(config.controlHost)}:${(controlServer.address() as AddressInfo).port}`;
       if (publicUrl === '') publicUrl = `http://${hostForUrl(config.publicHost)}:${(publicServer.address() as AddressInfo).port}`;
@@ -279,6 +324,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
       const controlClosed = close(controlServer);
       controlServer.closeAllConnections();
       await controlClosed;
+      ctx.accel?.close();
       reception.close();
       logger.info({ serverId: config.serverId }, 'content server stopped');
     },

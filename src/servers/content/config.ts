@@ -25,8 +25,14 @@ export interface ContentServerConfig {
   readonly noticeMode: NoticeMode;
   readonly clockToleranceS: number;
   readonly idleReleaseMs: number;
+  /** How long after a response was complete its bytes count without other evidence. */
+  readonly deliveryConfirmMs: number;
   readonly deliveryMode: DeliveryMode;
   readonly accelPrefix: string;
+  /** UDP port (on the control host) where nginx's delivery log arrives; undefined: no log. */
+  readonly accelLogPort: number | undefined;
+  /** Take the client address from X-Real-IP (set by the proxy in front) instead of the socket. */
+  readonly trustProxy: boolean;
   /** Chunk size for reading files; measured in docs/content-server.md. */
   readonly readChunkBytes: number;
 }
@@ -63,13 +69,16 @@ export function loadContentServerConfig(env: NodeJS.ProcessEnv | Env): ContentSe
   const noticeMode = read.optional<NoticeMode>('TESSERA_NOTICE_MODE', 'required', oneOf(['required', 'optional'] as const));
   const clockToleranceS = read.optional('TESSERA_CLOCK_TOLERANCE_S', 5, integer(0, MAX_CLOCK_TOLERANCE_S));
   const idleReleaseMs = read.optional('TESSERA_IDLE_RELEASE_MS', 15_000, integer(0, 3_600_000));
+  const deliveryConfirmMs = read.optional('TESSERA_DELIVERY_CONFIRM_MS', 5000, integer(0, 600_000));
   const deliveryMode = read.optional<DeliveryMode>('TESSERA_DELIVERY_MODE', 'node', oneOf(['node', 'accel'] as const));
   const accelPrefix = read.optional('TESSERA_ACCEL_PREFIX', '/_tessera_accel', (v) =>
     /^\/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$/.test(v) && !v.includes('//') && !/(^|\/)\.\.?(\/|$)/.test(v)
       ? v
       : fail('must be an absolute path like /_tessera_accel (no trailing slash, no dot segments)'),
   );
-  const readChunkBytes = read.optional('TESSERA_READ_CHUNK_BYTES', 256 * 1024, integer(4096, 16 * 1024 * 1024));
+  const accelLogPort = read.optional<number | undefined>('TESSERA_ACCEL_LOG_PORT', undefined, port);
+  const trustProxy = read.optional('TESSERA_TRUST_PROXY', deliveryMode === 'accel', boolean);
+  const readChunkBytes = read.optional('TESSERA_READ_CHUNK_BYTES', 1024 * 1024, integer(4096, 16 * 1024 * 1024));
   read.finish();
   return Object.freeze({
     serverId,
@@ -88,8 +97,11 @@ export function loadContentServerConfig(env: NodeJS.ProcessEnv | Env): ContentSe
     noticeMode,
     clockToleranceS,
     idleReleaseMs,
+    deliveryConfirmMs,
     deliveryMode,
     accelPrefix,
+    accelLogPort,
+    trustProxy,
     readChunkBytes,
   });
 }
@@ -160,6 +172,12 @@ function number(min: number, max: number): (value: string) => number {
 
 function port(value: string): number {
   return integer(0, 65535)(value);
+}
+
+function boolean(value: string): boolean {
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  fail('must be true or false');
 }
 
 function host(value: string): string {

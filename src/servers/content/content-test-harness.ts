@@ -32,6 +32,10 @@ export interface FakeReception {
   epochs: KeyEpoch[];
   /** When set, every request is answered with this status (an outage, or a refusal). */
   failWith: number | undefined;
+  /** Whether POST /control/completion-batches exists (it does not on the current reception). */
+  batches: boolean;
+  /** Number of HTTP requests that carried completions. */
+  completionRequests: number;
   waitForCompletions(count: number, timeoutMs?: number): Promise<Completion[]>;
   /** Waits for the completion of one ticket. */
   waitForCompletion(ticketId: string, timeoutMs?: number): Promise<Completion>;
@@ -47,6 +51,8 @@ export async function startFakeReception(root: Buffer, serverId: string, clock: 
     completions: [],
     epochs: [{ kid: 1, createdAt: clock.now() - 60_000, supersededAt: null, retiresAt: null }],
     failWith: undefined,
+    batches: false,
+    completionRequests: 0,
     async waitForCompletions(count, timeoutMs = 5000) {
       const until = Date.now() + timeoutMs;
       while (fake.completions.length < count) {
@@ -92,8 +98,14 @@ export async function startFakeReception(root: Buffer, serverId: string, clock: 
         const reply = report.keySetVersion === keySet.version ? {} : { keySet };
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
       } else if (req.url === '/control/completions') {
+        fake.completionRequests++;
         fake.completions.push(body as Completion);
         res.writeHead(204).end();
+        for (const wake of waiters.splice(0)) wake();
+      } else if (req.url === '/control/completion-batches' && fake.batches) {
+        fake.completionRequests++;
+        fake.completions.push(...(body as { completions: Completion[] }).completions);
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"acknowledged":true}');
         for (const wake of waiters.splice(0)) wake();
       } else {
         res.writeHead(404).end();

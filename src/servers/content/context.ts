@@ -2,8 +2,10 @@ import type { Completion } from '../../core/control/messages.js';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ContentStore } from '../../ports/content-store.js';
+import type { AccelDeliveries } from './accel-deliveries.js';
 import type { ContentServerConfig } from './config.js';
 import type { ContentMetrics } from './content-metrics.js';
+import type { DeliveryEvidence } from './delivery-evidence.js';
 import type { KeyRing } from './key-ring.js';
 import type { ServedItems } from './served-item.js';
 import type { SlotTable } from './slot-table.js';
@@ -20,6 +22,10 @@ export interface ContentServerContext {
   readonly keys: KeyRing;
   readonly verifier: TicketVerifier;
   readonly served: ServedItems;
+  /** When flushed bytes count as delivered (node mode). */
+  readonly evidence: DeliveryEvidence;
+  /** Accel mode with nginx's delivery log: what nginx really sent. */
+  readonly accel: AccelDeliveries | undefined;
   /** A ticket ended: queue its Completion for the reception. */
   ended(completion: Completion): void;
   /** Slots changed: the reception should hear about it soon. */

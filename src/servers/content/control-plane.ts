@@ -98,7 +98,7 @@ async function postNotice(ctx: ContentServerContext, req: IncomingMessage, res: 
   if (notice.expiresAt + ctx.config.clockToleranceS * 1000 <= now) {
     throw new TesseraError('validation-failed', "the notice's ticket has already expired");
   }
-  for (const completion of ctx.slots.sweep(now)) ctx.ended(completion);
+  for (const completion of ctx.slots.sweepIfFull(now, 20)) ctx.ended(completion);
   if (ctx.draining) throw new TesseraError('slots-full', 'this content server is draining');
   const item = ctx.store.get(notice.contentId);
   if (!item) throw new TesseraError('content-missing');
@@ -207,23 +207,35 @@ function parseNotice(value: unknown): Notice {
   };
 }
 
-async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const type = req.headers['content-type'] ?? '';
-  if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) throw new TesseraError('unsupported-media-type', 'send application/json');
-  const declared = Number(req.headers['content-length'] ?? '0');
-  if (declared > limit) throw new TesseraError('payload-too-large');
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of req) {
-    length += (chunk as Buffer).length;
-    if (length > limit) throw new TesseraError('payload-too-large');
-    chunks.push(chunk as Buffer);
+  if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
+    return Promise.reject(new TesseraError('unsupported-media-type', 'send application/json'));
   }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new TesseraError('invalid-json');
-  }
+  if (Number(req.headers['content-length'] ?? '0') > limit) return Promise.reject(new TesseraError('payload-too-large'));
+  // Listeners rather than `for await`: a notice per order makes this a hot path too.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    req.on('data', (chunk: Buffer) => {
+      length += chunk.length;
+      if (length > limit) {
+        req.removeAllListeners('data');
+        reject(new TesseraError('payload-too-large'));
+      } else {
+        chunks.push(chunk);
+      }
+    });
+    req.once('error', reject);
+    req.once('end', () => {
+      if (length > limit) return;
+      try {
+        resolve(JSON.parse(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+      } catch {
+        reject(new TesseraError('invalid-json'));
+      }
+    });
+  });
 }
 
 function notAllowed(res: ServerResponse, allow: string): void {

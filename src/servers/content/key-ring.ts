@@ -34,12 +34,12 @@ export class KeyRing {
   };
 
   /**
-   * Installs a key set after checking every part of it; a malformed set changes nothing.
-   * Returns false when the set is the one already installed.
+   * Installs a key set after checking every part of it; a malformed set throws and changes
+   * nothing. Returns false when the set equals the one already installed.
    */
   install(set: unknown): boolean {
     const parsed = parseKeySet(set);
-    if (parsed.version === this.#version && parsed.keys.size === this.#keys.size) return false;
+    if (parsed.version === this.#version && sameKeys(parsed.keys, this.#keys) && sameKids(parsed.retired, this.#retired)) return false;
     this.#keys = parsed.keys;
     this.#retired = parsed.retired;
     this.#version = parsed.version;
@@ -71,4 +71,14 @@ function parseKeySet(value: unknown): { version: string; keys: Map<number, { sec
     retired.add(kid);
   }
   return { version: set.version, keys, retired };
+}
+
+function sameKeys(a: ReadonlyMap<number, { secret: Buffer }>, b: ReadonlyMap<number, { secret: Buffer }>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [kid, { secret }] of a) if (!b.get(kid)?.secret.equals(secret)) return false;
+  return true;
+}
+
+function sameKids(a: ReadonlySet<number>, b: ReadonlySet<number>): boolean {
+  return a.size === b.size && [...a].every((kid) => b.has(kid));
 }

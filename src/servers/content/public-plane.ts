@@ -46,6 +46,8 @@ export function createPublicHandler(
 
   return (req, res) => {
     const url = req.url ?? '/';
+    // A new request on a connection means the client read the previous answer on it.
+    ctx.evidence.requestArrived(req.socket);
     try {
       // "/t/"
       if (url.charCodeAt(0) === 47 && url.charCodeAt(1) === 116 && url.charCodeAt(2) === 47) {

@@ -16,14 +16,22 @@ export interface ServedItem {
   readonly wholeHeaders: string[];
   /** Headers shared by every answer; a 206 appends Content-Range and Content-Length. */
   readonly baseHeaders: string[];
+  /** Headers of an accel answer: nginx adds its own length, ranges and validators. */
+  readonly accelHeaders: string[];
   /** The bytes, for items of at most SMALL_ITEM_BYTES. */
   readonly body: Buffer | undefined;
 }
 
 export class ServedItems {
+  readonly #keepSmallBodies: boolean;
   readonly #items = new Map<string, ServedItem>();
   readonly #loading = new Map<string, Promise<ServedItem>>();
   #smallBytes = 0;
+
+  /** `keepSmallBodies`: false when something else (nginx, in accel mode) sends the bytes. */
+  constructor(keepSmallBodies = true) {
+    this.#keepSmallBodies = keepSmallBodies;
+  }
 
   /** The served form of `item`, from the cache when it describes the same bytes and names. */
   get(item: StoredContent): ServedItem | Promise<ServedItem> {
@@ -37,15 +45,16 @@ export class ServedItems {
   }
 
   async #build(item: StoredContent): Promise<ServedItem> {
+    const disposition = contentDisposition(item.fileName);
     const baseHeaders = [
       'content-type', item.mimeType,
-      'content-disposition', contentDisposition(item.fileName),
+      'content-disposition', disposition,
       'etag', item.etag,
       'accept-ranges', 'bytes',
       'cache-control', 'no-store',
     ];
     let body: Buffer | undefined;
-    if (item.size <= SMALL_ITEM_BYTES && this.#smallBytes + item.size <= SMALL_ITEMS_TOTAL_BYTES) {
+    if (this.#keepSmallBodies && item.size <= SMALL_ITEM_BYTES && this.#smallBytes + item.size <= SMALL_ITEMS_TOTAL_BYTES) {
       body = await readFile(item.path);
       if (body.length !== item.size) throw new Error(`content ${item.contentId} changed size on disk`);
     }
@@ -56,6 +65,7 @@ export class ServedItems {
       item,
       baseHeaders,
       wholeHeaders: [...baseHeaders, 'content-length', String(item.size)],
+      accelHeaders: ['content-type', item.mimeType, 'content-disposition', disposition, 'cache-control', 'no-store'],
       body,
     };
     this.#items.set(item.contentId, served);

@@ -6,18 +6,28 @@ import type { Completion, Notice, SlotReport } from '../../core/control/messages
 // comes in as `now`, Unix ms), so the check-and-take of a slot is atomic in Node's one thread
 // and the whole life cycle can be tested without a socket.
 //
-//   notice ──► held ──first GET──► active ──last connection closes──► idle
-//                │                   ▲  │                              │
-//                │ holdUntil passes  │  └──── union of delivered ──────┼──► consumed
-//                ▼                   │        ranges covers the item   │    (slot released,
-//             released ──GET, slot free──┘                 idle-release │     Completion sent)
-//                ▲─────────────────────────────────────────────────────┘
-//   Any state ──window closes with no connection open──► expired (slot released, Completion sent)
+//   notice accepted                  → held      (slot taken)
+//   held, first GET                  → active
+//   active, last connection closes   → idle      (released idleReleaseMs later)
+//   held past holdUntil, idle past idleUntil → released (the ticket is kept: a later GET while
+//                                                it is valid takes a slot again if one is free)
+//   delivered ranges cover the item  → consumed  (slot released, Completion 'completed')
+//   window closed, no connection open → ended    (slot released, Completion 'expired')
 //
 // Every way to take a slot has its release beside it: the hold deadline, the idle deadline,
 // the ticket's expiry, and consumption.
 
 export type SlotState = 'held' | 'active' | 'idle' | 'released';
+
+/**
+ * Bytes [start, end) flushed under a ticket but not yet known to have reached the client (see
+ * delivery-evidence.ts). Mutable: `end` grows as a response flushes, `start` moves up when a
+ * resume shows the client has a prefix.
+ */
+export interface TentativeRange {
+  start: number;
+  end: number;
+}
 
 export interface TicketRecord {
   readonly ticketId: string;
@@ -31,7 +41,10 @@ export interface TicketRecord {
   readonly holdUntil: number;
   /** Unix ms after which no request can pass verification (expiry + clock tolerance). */
   readonly closesAt: number;
+  /** Bytes known to have been delivered: the ticket is consumed when they cover the item. */
   readonly delivered: RangeSet;
+  /** Bytes flushed but not yet confirmed. */
+  readonly tentative: Set<TentativeRange>;
   slot: SlotState;
   idleUntil: number;
   openTransfers: number;
@@ -61,6 +74,7 @@ export class SlotTable {
   /** The same IDs bucketed by the second they may be forgotten, so sweeping costs O(expired). */
   readonly #consumedBySecond = new Map<number, string[]>();
   #sweptSecond: number | undefined;
+  #lastSweep = Number.NEGATIVE_INFINITY;
 
   constructor(options: SlotTableOptions) {
     if (!(Number.isInteger(options.capacity) && options.capacity >= 1)) throw new TypeError('capacity must be a positive integer');
@@ -104,6 +118,7 @@ export class SlotTable {
       holdUntil: Math.min(notice.holdUntil, closesAt),
       closesAt,
       delivered: new RangeSet(),
+      tentative: new Set(),
       slot: 'held',
       idleUntil: 0,
       openTransfers: 0,
@@ -144,6 +159,7 @@ export class SlotTable {
       holdUntil: closesAt,
       closesAt,
       delivered: new RangeSet(),
+      tentative: new Set(),
       slot: 'held',
       idleUntil: 0,
       openTransfers: 0,
@@ -182,16 +198,60 @@ export class SlotTable {
     return undefined;
   }
 
-  /** Bytes [start, end) of the item were flushed to a client under the ticket. */
+  /** `length` bytes were flushed under the ticket (for rates; delivery is counted apart). */
+  recordFlushed(record: TicketRecord, length: number): void {
+    record.flushedBytes += length;
+  }
+
+  /** Bytes [start, end) of the item reached the client under the ticket. */
   recordDelivered(record: TicketRecord, start: number, end: number, now: number): Completion | undefined {
-    record.flushedBytes += end - start;
     if (record.ended) return undefined;
     record.delivered.add({ start, end });
     return record.delivered.covers(record.size) ? this.#finish(record, 'completed', now) : undefined;
   }
 
+  /** Starts a tentative range at `start` for a response about to flush bytes. */
+  openTentative(record: TicketRecord, start: number): TentativeRange {
+    const range: TentativeRange = { start, end: start };
+    if (!record.ended) record.tentative.add(range);
+    return range;
+  }
+
+  /** The client has the whole tentative range. */
+  confirm(record: TicketRecord, range: TentativeRange, now: number): Completion | undefined {
+    if (!record.tentative.delete(range) || range.end <= range.start) return undefined;
+    return this.recordDelivered(record, range.start, range.end, now);
+  }
+
+  /**
+   * The client asks to continue from `offset`: it has what it was sent before that offset.
+   * Confirms, in every tentative range that `offset` falls in, the part below it.
+   */
+  confirmUpTo(record: TicketRecord, offset: number, now: number): Completion | undefined {
+    for (const range of record.tentative) {
+      if (range.start < offset && offset <= range.end) {
+        const completion = this.recordDelivered(record, range.start, offset, now);
+        range.start = offset;
+        if (range.start >= range.end) record.tentative.delete(range);
+        if (completion) return completion;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Sweeps only when every slot is taken (the one case where a lapsed hold changes the answer
+   * to a notice), and at most once per `minGapMs`: a sweep walks every ticket, and notices can
+   * come thousands per second.
+   */
+  sweepIfFull(now: number, minGapMs: number): Completion[] {
+    if (this.#taken < this.capacity || now - this.#lastSweep < minGapMs) return [];
+    return this.sweep(now);
+  }
+
   /** Releases lapsed holds and idle slots, ends closed windows, forgets old consumed IDs. */
   sweep(now: number): Completion[] {
+    this.#lastSweep = now;
     const completions: Completion[] = [];
     for (const record of this.#records.values()) {
       if (now >= record.closesAt && record.openTransfers === 0) {
@@ -206,13 +266,27 @@ export class SlotTable {
     return completions;
   }
 
-  /** One entry per ticket holding a slot, for the load report; `elapsedMs` since the last call. */
-  slotReports(elapsedMs: number): SlotReport[] {
+  /** The earliest time a held or idle slot is due to be released, if any is. */
+  nextReleaseAt(): number | undefined {
+    let earliest: number | undefined;
+    for (const r of this.#records.values()) {
+      const at = r.slot === 'held' ? r.holdUntil : r.slot === 'idle' ? r.idleUntil : undefined;
+      if (at !== undefined && (earliest === undefined || at < earliest)) earliest = at;
+    }
+    return earliest;
+  }
+
+  /**
+   * One entry per ticket holding a slot, for the load report; `elapsedMs` since the last call.
+   * At most `maxEntries` (oldest tickets first), so a server with a huge capacity does not send
+   * megabytes every interval; `taken` stays the exact count.
+   */
+  slotReports(elapsedMs: number, maxEntries = 1000): SlotReport[] {
     const reports: SlotReport[] = [];
     for (const r of this.#records.values()) {
       const rate = elapsedMs > 0 ? Math.round(((r.flushedBytes - r.reportedBytes) * 1000) / elapsedMs) : 0;
       r.reportedBytes = r.flushedBytes;
-      if (r.slot === 'released') continue;
+      if (r.slot === 'released' || reports.length >= maxEntries) continue;
       reports.push({
         ticketId: r.ticketId,
         remainingBytes: Math.max(0, r.size - r.delivered.bytes),

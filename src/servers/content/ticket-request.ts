@@ -50,7 +50,7 @@ export function handleTicketRequest(ctx: ContentServerContext, req: IncomingMess
     const location = parseContentLocation([url.slice(ticketEnd + 1, idEnd), url.slice(idEnd + 1)]);
     claims = ctx.verifier.verify(ticket, now);
     if (claims.contentId !== location.contentId) throw new TesseraError('ticket-wrong-content');
-    checkClientAddress(claims, req.socket.remoteAddress);
+    checkClientAddress(claims, clientAddress(ctx, req));
     if (ctx.slots.isConsumed(claims.ticketId)) throw new TesseraError('ticket-consumed');
     record = ctx.slots.get(claims.ticketId);
     if (record === undefined) {
@@ -128,6 +128,14 @@ function respond(
     );
     if (record === undefined) return refuseBusy(ctx, req, res);
   }
+  if (range.start > 0) {
+    // Continuing from an offset: the client has what it was sent before it.
+    const completion = ctx.slots.confirmUpTo(record, range.start, ctx.clock.now());
+    if (completion) {
+      ctx.ended(completion);
+      return refuse(ctx, req, res, 'ticket-consumed');
+    }
+  }
   const wasActive = record.slot === 'active';
   const outcome = ctx.slots.beginTransfer(record);
   if (outcome === 'too-many-connections') return refuse(ctx, req, res, 'ticket-too-many-connections');
@@ -140,7 +148,9 @@ function respond(
 function refuseBusy(ctx: ContentServerContext, req: IncomingMessage, res: ServerResponse): void {
   // The ticket is still valid, but its slot was released (hold lapsed or the client vanished)
   // and none is free now. 503 + Retry-After: the same URL works once a slot frees.
-  const retryAfterS = Math.max(1, Math.ceil(ctx.config.reportIntervalMs / 1000));
+  // The soonest a held or idle slot is due back; transfers in progress give no date.
+  const releaseAt = ctx.slots.nextReleaseAt();
+  const retryAfterS = releaseAt === undefined ? 5 : Math.min(3600, Math.max(1, Math.ceil((releaseAt - ctx.clock.now()) / 1000)));
   refuse(ctx, req, res, 'all-servers-busy', 'this content server has no free slot for the ticket right now', {
     'retry-after': String(retryAfterS),
   }, { retryAfterS });
@@ -162,4 +172,13 @@ export function refuse(
   if (extra !== undefined) options.extra = extra;
   sendProblem(res, code, options);
   logRequest(ctx, req, res.statusCode, 0, code);
+}
+
+/** The client's address: the socket's peer, or X-Real-IP when a trusted proxy sits in front. */
+function clientAddress(ctx: ContentServerContext, req: IncomingMessage): string | undefined {
+  if (ctx.config.trustProxy) {
+    const forwarded = req.headers['x-real-ip'];
+    if (typeof forwarded === 'string' && forwarded !== '') return forwarded.trim();
+  }
+  return req.socket.remoteAddress;
 }

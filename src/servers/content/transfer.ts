@@ -1,16 +1,15 @@
-import { createReadStream, type ReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ByteRange } from '../../core/byte-ranges.js';
 import type { ContentServerContext } from './context.js';
+import { FilePump } from './file-pump.js';
 import { logRequest } from './request-log.js';
 import { rangeHeaders, type ServedItem } from './served-item.js';
-import type { TicketRecord } from './slot-table.js';
+import type { TentativeRange, TicketRecord } from './slot-table.js';
 
-// Sends one range of an item under a ticket and counts, into the ticket's RangeSet, exactly
-// the bytes that were flushed to the socket: a write counts when its callback reports success,
-// so an aborted response contributes the prefix it really handed to the kernel and nothing
-// more. (Bytes in the kernel's send buffer when a client vanishes are counted although the
-// client may never read them; docs/content-server.md discusses the consequence.)
+// Sends one range of an item under a ticket. What it flushes (a write counts when its callback
+// reports the bytes handed to the kernel) goes into a tentative range of the ticket; it counts
+// as delivered when the client shows it has it (delivery-evidence.ts), so an aborted response
+// contributes what the client really got, and a client that vanished can resume.
 
 export function startTransfer(
   ctx: ContentServerContext,
@@ -28,7 +27,7 @@ export function startTransfer(
   if (served.body !== undefined) {
     transfer.sendBuffer(partial ? served.body.subarray(range.start, range.end) : served.body);
   } else {
-    transfer.streamFile(served.item.path);
+    transfer.pumpFile(served.item.path);
   }
 }
 
@@ -38,11 +37,9 @@ class Transfer {
   readonly #res: ServerResponse;
   readonly #record: TicketRecord;
   readonly #range: ByteRange;
-  /** Offset of the next byte whose flush is awaited. */
-  #flushedTo: number;
-  /** Lengths of written chunks whose flush is awaited, in write order. */
-  readonly #pending: number[] = [];
-  #stream: ReadStream | undefined;
+  /** The bytes this response flushed, until the client confirms them. */
+  readonly #tentative: TentativeRange;
+  #pump: FilePump | undefined;
 
   constructor(ctx: ContentServerContext, req: IncomingMessage, res: ServerResponse, record: TicketRecord, range: ByteRange) {
     this.#ctx = ctx;
@@ -50,65 +47,60 @@ class Transfer {
     this.#res = res;
     this.#record = record;
     this.#range = range;
-    this.#flushedTo = range.start;
+    this.#tentative = ctx.slots.openTentative(record, range.start);
+    res.once('finish', this.#onFinish);
     res.once('close', this.#onClose);
   }
 
   sendBuffer(bytes: Buffer): void {
-    // One write, headers included; 'finish' means it was all handed to the kernel.
-    this.#res.once('finish', () => this.#flushed(bytes.length));
-    this.#res.end(bytes);
+    // One write, headers included; its callback means it was all handed to the kernel.
+    this.#res.end(bytes, () => this.#flushed(bytes.length));
   }
 
-  streamFile(path: string): void {
-    const stream = createReadStream(path, {
-      start: this.#range.start,
-      end: this.#range.end - 1,
-      highWaterMark: this.#ctx.config.readChunkBytes,
-    });
-    this.#stream = stream;
+  pumpFile(path: string): void {
     const res = this.#res;
-    stream.on('data', (chunk: Buffer | string) => {
-      const bytes = chunk as Buffer;
-      this.#pending.push(bytes.length);
-      if (!res.write(bytes, this.#onWritten)) stream.pause();
-    });
-    res.on('drain', () => stream.resume());
-    stream.once('end', () => res.end());
-    stream.once('error', (error) => {
-      this.#ctx.logger.error({ err: error, contentId: this.#record.contentId }, 'cannot read content file');
-      res.destroy(error);
-    });
+    this.#pump = new FilePump(
+      res,
+      {
+        flushed: (length) => this.#flushed(length),
+        failed: (error) => {
+          this.#ctx.logger.error({ err: error, contentId: this.#record.contentId }, 'cannot read content file');
+          res.destroy(error);
+        },
+      },
+      this.#range,
+      this.#ctx.config.readChunkBytes,
+    );
+    this.#pump.start(path);
   }
-
-  readonly #onWritten = (error?: Error | null): void => {
-    const length = this.#pending.shift() ?? 0;
-    if (error) return;
-    this.#flushed(length);
-  };
 
   #flushed(length: number): void {
     if (length === 0) return;
-    const start = this.#flushedTo;
-    this.#flushedTo += length;
+    this.#tentative.end += length;
     this.#ctx.metrics.stats.bytesServed += length;
-    const completion = this.#ctx.slots.recordDelivered(this.#record, start, this.#flushedTo, this.#ctx.clock.now());
-    if (completion) this.#ctx.ended(completion);
+    this.#ctx.slots.recordFlushed(this.#record, length);
   }
 
+  readonly #onFinish = (): void => {
+    const socket = this.#req.socket;
+    this.#ctx.evidence.responseComplete(socket, this.#record, this.#tentative);
+  };
+
   readonly #onClose = (): void => {
-    this.#stream?.destroy();
+    this.#pump?.stop();
     this.#ctx.metrics.stats.activeTransfers--;
     const completion = this.#ctx.slots.endTransfer(this.#record, this.#ctx.clock.now());
     if (completion) this.#ctx.ended(completion);
     if (!this.#record.ended) this.#ctx.slotsChanged();
-    logRequest(this.#ctx, this.#req, this.#res.statusCode, this.#flushedTo - this.#range.start);
+    logRequest(this.#ctx, this.#req, this.#res.statusCode, this.#tentative.end - this.#range.start);
   };
 }
 
 // Accel mode: this server has checked the ticket; nginx, in front, serves the bytes from the
-// same store directory (X-Accel-Redirect to an internal location). The content server cannot
-// see what nginx flushes, so the authorised range counts as delivered when it is handed over.
+// same store directory (X-Accel-Redirect to an internal location), and decides Range and
+// If-Range itself with its own validators. With the delivery log (accel-deliveries.ts) the
+// transfer stays open until nginx reports what it flushed. Without it the content server
+// cannot see what nginx sends, so the range it authorised counts as delivered at once.
 function accelTransfer(
   ctx: ContentServerContext,
   req: IncomingMessage,
@@ -117,8 +109,14 @@ function accelTransfer(
   served: ServedItem,
   range: ByteRange,
 ): void {
-  res.writeHead(200, [...served.baseHeaders, 'x-accel-redirect', `${ctx.config.accelPrefix}/${served.item.contentId}`, 'content-length', '0']);
+  const headers = [...served.accelHeaders, 'x-accel-redirect', `${ctx.config.accelPrefix}/${served.item.contentId}`];
+  if (ctx.accel) headers.push('x-tessera-transfer', ctx.accel.begin(record));
+  headers.push('content-length', '0');
+  res.writeHead(200, headers);
   res.end();
+  logRequest(ctx, req, 200, 0);
+  ctx.slotsChanged();
+  if (ctx.accel) return;
   const now = ctx.clock.now();
   ctx.metrics.stats.bytesServed += range.end - range.start;
   const delivered = ctx.slots.recordDelivered(record, range.start, range.end, now);
@@ -126,6 +124,4 @@ function accelTransfer(
   ctx.metrics.stats.activeTransfers--;
   const closed = ctx.slots.endTransfer(record, now);
   if (closed) ctx.ended(closed);
-  ctx.slotsChanged();
-  logRequest(ctx, req, 200, 0);
 }

@@ -33,7 +33,7 @@ function codeForFastifyError(error: FastifyError): ProblemCode {
 export function sendProblemReply(reply: FastifyReply, code: ProblemCode, detail?: string, extra: Record<string, unknown> = {}): FastifyReply {
   const doc = problemDocument(code, detail, extra);
   const retryAfter = extra['retryAfterS'];
-  if (typeof retryAfter === 'number') void reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
+  if (typeof retryAfter === 'number') void reply.header('retry-after', String(Math.max(0, Math.ceil(retryAfter))));
   return reply.code(doc.status).header('content-type', PROBLEM_JSON).header('cache-control', 'no-store').send(JSON.stringify(doc));
 }
 

@@ -56,7 +56,8 @@ export async function startReception(
     queueKey: derivePurposeSecret(config.rootSecret, 'queue-token'),
     metrics,
     logger,
-    settings: { graceMs: config.queueGraceS * 1000, maxLine: config.queueMax },
+    // A client admitted while away must find its slot still held when it is due back.
+    settings: { graceMs: config.queueGraceS * 1000, maxLine: config.queueMax, maxSleepMs: Math.max(1000, Math.min(60_000, config.holdS * 1000 - 5000)) },
   });
   const rateLimiter = new RateLimiter({ ratePerS: config.orderRatePerS, burst: config.orderBurst, maxKeys: 100_000 });
 
