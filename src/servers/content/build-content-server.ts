@@ -107,6 +107,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     capacity: config.capacity,
     clockToleranceMs: config.clockToleranceS * 1000,
     idleReleaseMs: config.idleReleaseMs,
+    confirmGraceMs: config.deliveryConfirmMs,
   });
   const keys = new KeyRing();
   const verifier = new TicketVerifier({ audience: config.serverId, keys: keys.lookup, clockToleranceS: config.clockToleranceS });

@@ -62,6 +62,11 @@ export interface SlotTableOptions {
   readonly capacity: number;
   readonly clockToleranceMs: number;
   readonly idleReleaseMs: number;
+  /**
+   * After a window closes, how long a ticket with unconfirmed bytes waits for their evidence
+   * before it ends as expired (DeliveryEvidence's confirmAfterMs).
+   */
+  readonly confirmGraceMs?: number;
 }
 
 export class SlotTable {
@@ -188,7 +193,12 @@ export class SlotTable {
   endTransfer(record: TicketRecord, now: number): Completion | undefined {
     record.openTransfers--;
     if (record.ended || record.openTransfers > 0) return undefined;
-    if (now >= record.closesAt) return this.#finish(record, 'expired', now);
+    if (now >= record.closesAt) {
+      if (this.#windowOver(record, now)) return this.#finish(record, 'expired', now);
+      // No request can pass any more; only evidence for bytes already sent is awaited.
+      this.#release(record);
+      return undefined;
+    }
     if (this.#options.idleReleaseMs === 0) {
       this.#release(record);
     } else {
@@ -255,7 +265,8 @@ export class SlotTable {
     const completions: Completion[] = [];
     for (const record of this.#records.values()) {
       if (now >= record.closesAt && record.openTransfers === 0) {
-        completions.push(this.#finish(record, 'expired', now));
+        if (this.#windowOver(record, now)) completions.push(this.#finish(record, 'expired', now));
+        else this.#release(record);
       } else if (record.slot === 'held' && now >= record.holdUntil) {
         this.#release(record);
       } else if (record.slot === 'idle' && now >= record.idleUntil) {
@@ -296,6 +307,11 @@ export class SlotTable {
       });
     }
     return reports;
+  }
+
+  /** The window closed and no evidence for unconfirmed bytes can be expected any more. */
+  #windowOver(record: TicketRecord, now: number): boolean {
+    return now >= record.closesAt && (record.tentative.size === 0 || now >= record.closesAt + (this.#options.confirmGraceMs ?? 0));
   }
 
   #finish(record: TicketRecord, outcome: Completion['outcome'], now: number): Completion {

@@ -40,6 +40,8 @@ class Transfer {
   /** The bytes this response flushed, until the client confirms them. */
   readonly #tentative: TentativeRange;
   #pump: FilePump | undefined;
+  /** Length of the in-memory body, which is flushed in one write. */
+  #bufferLength = 0;
 
   constructor(ctx: ContentServerContext, req: IncomingMessage, res: ServerResponse, record: TicketRecord, range: ByteRange) {
     this.#ctx = ctx;
@@ -53,8 +55,9 @@ class Transfer {
   }
 
   sendBuffer(bytes: Buffer): void {
-    // One write, headers included; its callback means it was all handed to the kernel.
-    this.#res.end(bytes, () => this.#flushed(bytes.length));
+    // One write, headers included; 'finish' means it was all handed to the kernel.
+    this.#bufferLength = bytes.length;
+    this.#res.end(bytes);
   }
 
   pumpFile(path: string): void {
@@ -82,8 +85,8 @@ class Transfer {
   }
 
   readonly #onFinish = (): void => {
-    const socket = this.#req.socket;
-    this.#ctx.evidence.responseComplete(socket, this.#record, this.#tentative);
+    if (this.#bufferLength > 0) this.#flushed(this.#bufferLength);
+    this.#ctx.evidence.responseComplete(this.#req.socket, this.#record, this.#tentative);
   };
 
   readonly #onClose = (): void => {
