@@ -168,14 +168,38 @@ interface SmallRunner {
   readonly estimates: Map<string, number>;
 }
 
+/**
+ * Other people's processes may take CPU in the middle of a run (the machine is shared); such a
+ * run is taken again, at most MAX_RETAKES times, after waiting for the machine to calm down.
+ */
+const FOREIGN_LIMIT_CORES = 0.15;
+const MAX_RETAKES = 2;
+/** Retakes stop after this point, so the whole bench stays within about ten minutes. */
+const retakesUntil = Date.now() + 8 * 60_000;
+
+function mayRetake(retakes: number): boolean {
+  return retakes < MAX_RETAKES && Date.now() < retakesUntil;
+}
+
 async function smallRun(runner: SmallRunner, row: RowSpec, seconds: number, warmup: boolean): Promise<Sample> {
+  for (let retakes = 0; ; retakes++) {
+    const { sample, ranOut } = await smallAttempt(runner, row, seconds, warmup);
+    const noisy = sample.bill.foreignCores > FOREIGN_LIMIT_CORES;
+    if (warmup || !mayRetake(retakes) || (!noisy && !ranOut)) return { ...sample, retakes };
+    log(`  ${row.key}: taking the run again (${ranOut ? 'ran out of fresh tickets' : `other processes used ${sample.bill.foreignCores.toFixed(2)} cores`})`);
+    if (noisy) await waitForQuiet(0.3, 10_000);
+  }
+}
+
+async function smallAttempt(runner: SmallRunner, row: RowSpec, seconds: number, warmup: boolean): Promise<{ sample: Sample; ranOut: boolean }> {
   const target = row.target;
   const clientCpus = place(target, row.placement);
   // Enough fresh paths for the run at the best rate seen so far, with a wide margin (a warm-up
   // under noise can read low); a target whose notices hold slots is limited by its capacity,
   // and then runs for a shorter time.
-  const rate = Math.max(runner.estimates.get(row.key) ?? 0, target.planRatePerSecond, 1000);
-  const margin = Number.isFinite(target.maxSmallPaths) ? 1.25 : 1.5;
+  const seen = Math.max(runner.estimates.get(row.key) ?? 0, row.planLike ? (runner.estimates.get(row.planLike) ?? 0) : 0);
+  const rate = Math.max(seen, target.planRatePerSecond, 1000);
+  const margin = 1.5;
   let runSeconds = seconds;
   let count = Math.ceil(rate * runSeconds * margin) + 2000;
   if (count > target.maxSmallPaths) {
@@ -192,29 +216,36 @@ async function smallRun(runner: SmallRunner, row: RowSpec, seconds: number, warm
   );
   rmSync(pathsFile, { force: true });
   await target.settle();
-  if (result.requests > count) {
-    log(`  ${row.key}: wrk ran out of fresh paths (${result.requests} requests for ${count} paths): later requests reused tickets`);
-  }
-  if (result.errors > 0) log(`  ${row.key}${warmup ? ' (warm-up)' : ''}: wrk errors: ${result.errorKinds}`);
+  // Paths reused on a plain server are harmless; on a content server they are used tickets.
+  const ranOut = result.requests > count && target.planRatePerSecond < 80_000;
+  if (ranOut && !warmup) log(`  ${row.key}: wrk ran out of fresh tickets (${result.requests} requests for ${count})`);
+  if (result.errors > 0 && !warmup) log(`  ${row.key}: wrk errors: ${result.errorKinds}`);
   runner.estimates.set(row.key, Math.max(result.requestsPerSecond, runner.estimates.get(row.key) ?? 0));
-  return {
+  const sample: Sample = {
     value: result.requestsPerSecond,
-    done: result.requests,
+    done: result.requests - result.errors,
     failed: result.errors,
     seconds: result.seconds,
     p50Ms: result.p50Ms,
     p99Ms: result.p99Ms,
     bill,
+    retakes: 0,
   };
+  return { sample, ranOut };
 }
 
-async function largeRun(row: RowSpec, parallel: number, expectedSize: number): Promise<Sample> {
-  const clientCpus = place(row.target, row.placement);
-  const urls = await row.target.largeUrls(parallel);
-  await waitForQuiet(0.5, 3000);
-  const { result, bill } = await withCpuBill(row.target.pids, () => downloadAll(urls, expectedSize, clientCpus));
-  await row.target.settle();
-  return { value: result.bytesPerSecond, done: parallel - result.errors, failed: result.errors, seconds: result.seconds, bill };
+async function largeRun(row: RowSpec, parallel: number, expectedSize: number, warmup = false): Promise<Sample> {
+  for (let retakes = 0; ; retakes++) {
+    const clientCpus = place(row.target, row.placement);
+    const urls = await row.target.largeUrls(parallel);
+    if (!warmup) await waitForQuiet(0.5, 3000);
+    const { result, bill } = await withCpuBill(row.target.pids, () => downloadAll(urls, expectedSize, clientCpus));
+    await row.target.settle();
+    const sample: Sample = { value: result.bytesPerSecond, done: parallel - result.errors, failed: result.errors, seconds: result.seconds, bill, retakes };
+    if (warmup || !mayRetake(retakes) || bill.foreignCores <= FOREIGN_LIMIT_CORES) return sample;
+    log(`  ${row.key}: taking the download again (other processes used ${bill.foreignCores.toFixed(2)} cores)`);
+    await waitForQuiet(0.3, 10_000);
+  }
 }
 
 /** Runs every row `reps` times, the rows interleaved and their order rotated each repetition. */
@@ -345,7 +376,7 @@ async function main(): Promise<number> {
           { key: 'node-naive', label: 'minimal Node (stat + createReadStream per request), no checks', target: t.naive, placement: 'pinned' },
           { key: 'node-tuned', label: 'Node from memory, no checks (≈ content server without checks)', target: t.tuned, placement: 'pinned' },
           { key: 'cs-optional', label: 'content server, fresh ticket per request (notice mode optional)', target: t.csOpt, placement: 'pinned' },
-          { key: 'cs-notices', label: 'content server, fresh ticket per request + notice sent before', target: t.csReq, placement: 'pinned' },
+          { key: 'cs-notices', label: 'content server, fresh ticket per request + notice sent before', target: t.csReq, placement: 'pinned', planLike: 'cs-optional' },
           { key: 'cs-logging', label: 'content server as cs-optional, access log on (TESSERA_LOG_LEVEL=info)', target: t.csLog, placement: 'pinned' },
           { key: 'cs-accel', label: 'nginx (1 worker) → content server checks ticket → X-Accel-Redirect', target: t.accel, placement: 'pinned' },
           { key: 'nginx-auto', label: `nginx secure_link, worker_processes auto (${cpus().length})`, target: t.nginxAuto, placement: 'shared' },
@@ -356,7 +387,6 @@ async function main(): Promise<number> {
         log(`small item: warming up ${rows.length} set-ups (${WARMUP_SECONDS} s each)`);
         // cs-notices would send a notice per warm-up ticket: its cs-optional twin warms the same code.
         for (const row of rows) if (row.key !== 'cs-notices') await smallRun(runner, row, WARMUP_SECONDS, true);
-        runner.estimates.set('cs-notices', runner.estimates.get('cs-optional') ?? 10_000);
         log(`small item: ${rows.length} set-ups × ${settings.reps} repetitions × ${settings.seconds} s`);
         small = await interleaved(rows, settings.reps, async (row) => [await smallRun(runner, row, settings.seconds, false)]);
       }
@@ -372,7 +402,7 @@ async function main(): Promise<number> {
           { key: 'cs-node-shared', label: 'content server, ticket + notice, Node sends the bytes', target: t.csReq, placement: 'shared' },
         ];
         log('large file: warming up');
-        for (const row of rows) await largeRun(row, 1, LARGE_SIZE);
+        for (const row of rows) await largeRun(row, 1, LARGE_SIZE, true);
         log(`large file: ${rows.length} set-ups × ${settings.reps} repetitions (${SINGLE_DOWNLOADS_PER_REP} single downloads, then ${PARALLEL_DOWNLOADS} in parallel)`);
         largeOne = await interleaved(rows, settings.reps, async (row) => {
           const samples: Sample[] = [];

@@ -46,6 +46,10 @@ export function rowValue(result: RowResult | undefined): number {
   return result ? med(result.samples, (s) => s.value) : Number.NaN;
 }
 
+function retakes(samples: readonly Sample[]): string {
+  return String(samples.reduce((a, s) => a + s.retakes, 0));
+}
+
 function failures(samples: readonly Sample[]): string {
   const failed = samples.reduce((a, s) => a + s.failed, 0);
   const done = samples.reduce((a, s) => a + s.done, 0);
@@ -69,15 +73,15 @@ export function machineTable(info: MachineInfo, settings: readonly [string, stri
 
 export function smallTable(results: readonly RowResult[], baselineFor: (r: RowResult) => RowResult | undefined): string {
   const head = [
-    '| Set-up | Placement | Requests/s (median) | Range | × nginx | p50 / p99 latency (ms) | Server CPU (cores) | wrk CPU | Bench CPU (reception stub) | Other CPU (kernel, background) | Limited by (CPU busy) | Failed requests |',
-    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|',
+    '| Set-up | Placement | Requests/s (median) | Range | × nginx | p50 / p99 latency (ms) | Server CPU (cores) | wrk CPU | Bench CPU (reception stub) | Kernel CPU (unattributed) | Other processes CPU | Limited by (CPU busy) | Failed requests | Runs taken again |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|',
   ];
   const lines = results.map((r) => {
-    if (r.samples.length === 0) return `| ${r.row.label} | ${r.row.placement} | skipped: ${r.skipped ?? 'no samples'} | | | | | | | | | |`;
+    if (r.samples.length === 0) return `| ${r.row.label} | ${r.row.placement} | skipped: ${r.skipped ?? 'no samples'} | | | | | | | | | | | |`;
     const values = r.samples.map((s) => s.value);
     const base = baselineFor(r);
     const ratio = base && base !== r ? rowValue(r) / rowValue(base) : base === r ? 1 : Number.NaN;
-    return `| ${r.row.label} | ${r.row.placement} | ${fmtInt(median(values))} | ${fmtInt(min(values))}–${fmtInt(max(values))} | ${fmtRatio(ratio)} | ${med(r.samples, (s) => s.p50Ms).toFixed(2)} / ${med(r.samples, (s) => s.p99Ms).toFixed(1)} | ${fmtCores(med(r.samples, (s) => s.bill.serverCores))} | ${fmtCores(med(r.samples, (s) => s.bill.clientCores))} | ${fmtCores(med(r.samples, (s) => s.bill.benchCores))} | ${fmtCores(med(r.samples, (s) => s.bill.otherCores))} | ${limitOf(r.samples, r.row.placement)} | ${failures(r.samples)} |`;
+    return `| ${r.row.label} | ${r.row.placement} | ${fmtInt(median(values))} | ${fmtInt(min(values))}–${fmtInt(max(values))} | ${fmtRatio(ratio)} | ${med(r.samples, (s) => s.p50Ms).toFixed(2)} / ${med(r.samples, (s) => s.p99Ms).toFixed(1)} | ${fmtCores(med(r.samples, (s) => s.bill.serverCores))} | ${fmtCores(med(r.samples, (s) => s.bill.clientCores))} | ${fmtCores(med(r.samples, (s) => s.bill.benchCores))} | ${fmtCores(med(r.samples, (s) => s.bill.otherCores))} | ${fmtCores(med(r.samples, (s) => s.bill.foreignCores))} | ${limitOf(r.samples, r.row.placement)} | ${failures(r.samples)} | ${retakes(r.samples)} |`;
   });
   return [...head, ...lines].join('\n');
 }
@@ -90,8 +94,8 @@ export function largeTable(
   parallelCount: number,
 ): string {
   const head = [
-    `| Set-up | Placement | 1 download (MiB/s) | × nginx | ${parallelCount} in parallel (MiB/s) | × nginx | Server CPU (1 / ${parallelCount}) | curl CPU (1 / ${parallelCount}) | Other CPU (1 / ${parallelCount}) | Limited by, 1 download | Limited by, ${parallelCount} in parallel | Failed downloads |`,
-    '|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|--:|',
+    `| Set-up | Placement | 1 download (MiB/s) | × nginx | ${parallelCount} in parallel (MiB/s) | × nginx | Server CPU (1 / ${parallelCount}) | curl CPU (1 / ${parallelCount}) | Kernel CPU (1 / ${parallelCount}) | Other processes CPU (1 / ${parallelCount}) | Limited by, 1 download | Limited by, ${parallelCount} in parallel | Failed downloads | Runs taken again |`,
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|--:|--:|',
   ];
   const lines = single.map((one, i) => {
     const many = parallel[i];
@@ -106,7 +110,7 @@ export function largeTable(
     const [v1, x1] = cell(one, baselineOne);
     const [v8, x8] = cell(many, baselineMany);
     const failed = [...one.samples, ...(many?.samples ?? [])];
-    return `| ${one.row.label} | ${one.row.placement} | ${v1} | ${x1} | ${v8} | ${x8} | ${bill(one, (s) => s.bill.serverCores)} / ${bill(many, (s) => s.bill.serverCores)} | ${bill(one, (s) => s.bill.clientCores)} / ${bill(many, (s) => s.bill.clientCores)} | ${bill(one, (s) => s.bill.otherCores)} / ${bill(many, (s) => s.bill.otherCores)} | ${one.samples.length > 0 ? limitOf(one.samples, one.row.placement) : '–'} | ${many && many.samples.length > 0 ? limitOf(many.samples, many.row.placement) : '–'} | ${failures(failed)} |`;
+    return `| ${one.row.label} | ${one.row.placement} | ${v1} | ${x1} | ${v8} | ${x8} | ${bill(one, (s) => s.bill.serverCores)} / ${bill(many, (s) => s.bill.serverCores)} | ${bill(one, (s) => s.bill.clientCores)} / ${bill(many, (s) => s.bill.clientCores)} | ${bill(one, (s) => s.bill.otherCores)} / ${bill(many, (s) => s.bill.otherCores)} | ${bill(one, (s) => s.bill.foreignCores)} / ${bill(many, (s) => s.bill.foreignCores)} | ${one.samples.length > 0 ? limitOf(one.samples, one.row.placement) : '–'} | ${many && many.samples.length > 0 ? limitOf(many.samples, many.row.placement) : '–'} | ${failures(failed)} | ${retakes(failed)} |`;
   });
   return [...head, ...lines].join('\n');
 }

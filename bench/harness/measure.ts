@@ -1,15 +1,18 @@
-import { clockTicksPerSecond, processTree, readCpuTicks, treeTicks } from './proc-stat.js';
+import { clockTicksPerSecond, foreignDelta, foreignTicks, processTree, readCpuTicks, treeTicks } from './proc-stat.js';
 import { sleep } from './net.js';
 
 // One timed run with its CPU bill: how many cores the server, the client, the bench process
-// (which plays the reception) and everything else used on average while it ran. "Everything
-// else" is mostly the kernel's softirq work for loopback TCP, plus any other load on the box.
+// (which plays the reception), other people's processes, and the kernel (mostly softirq work
+// for loopback TCP that no process is charged for) used on average while it ran.
 
 export interface CpuBill {
   readonly serverCores: number;
   readonly clientCores: number;
   readonly benchCores: number;
+  /** Busy time no process was charged for: mostly the kernel's network work. */
   readonly otherCores: number;
+  /** User-space processes that are not the bench's: other people's load on the machine. */
+  readonly foreignCores: number;
   /** Busy fraction of each CPU (0..1), by index: in pinned runs, CPU 0 is the server's. */
   readonly perCpuBusy: readonly number[];
 }
@@ -23,11 +26,13 @@ export async function withCpuBill<T extends ClientOutcome>(serverRoots: readonly
   const hz = clockTicksPerSecond();
   const cpuBefore = readCpuTicks();
   const serverBefore = treeTicks(pids);
+  const foreignBefore = foreignTicks(process.pid);
   const selfBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
   const result = await run();
   const wall = Number(process.hrtime.bigint() - started) / 1e9;
   const self = process.cpuUsage(selfBefore);
+  const foreignCores = foreignDelta(foreignBefore, foreignTicks(process.pid)) / hz / wall;
   const serverCores = (treeTicks(pids) - serverBefore) / hz / wall;
   const cpuAfter = readCpuTicks();
   const totalCores = (cpuAfter.busy - cpuBefore.busy) / hz / wall;
@@ -36,7 +41,7 @@ export async function withCpuBill<T extends ClientOutcome>(serverRoots: readonly
   const benchCores = (self.user + self.system) / 1e6 / wall;
   return {
     result,
-    bill: { serverCores, clientCores, benchCores, otherCores: Math.max(0, totalCores - serverCores - clientCores - benchCores), perCpuBusy },
+    bill: { serverCores, clientCores, benchCores, otherCores: Math.max(0, totalCores - serverCores - clientCores - benchCores - foreignCores), foreignCores, perCpuBusy },
   };
 }
 

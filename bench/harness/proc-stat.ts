@@ -57,9 +57,14 @@ export function processTicks(pid: number): number {
   }
 }
 
-/** The process and all its descendants (nginx master and workers, for instance). */
-export function processTree(root: number): number[] {
-  const children = new Map<number, number[]>();
+interface ProcEntry {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly ticks: number;
+}
+
+function allProcesses(): ProcEntry[] {
+  const entries: ProcEntry[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     let text: string;
@@ -68,11 +73,47 @@ export function processTree(root: number): number[] {
     } catch {
       continue;
     }
-    const ppid = Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
-    const list = children.get(ppid);
-    if (list) list.push(Number(name));
-    else children.set(ppid, [Number(name)]);
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    entries.push({ pid: Number(name), ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
   }
+  return entries;
+}
+
+function childrenMap(entries: readonly ProcEntry[]): Map<number, number[]> {
+  const children = new Map<number, number[]>();
+  for (const e of entries) {
+    const list = children.get(e.ppid);
+    if (list) list.push(e.pid);
+    else children.set(e.ppid, [e.pid]);
+  }
+  return children;
+}
+
+/**
+ * CPU ticks of every user-space process that is not `root` or one of its descendants: the
+ * load other people put on the machine while the bench runs. Kernel threads (children of
+ * kthreadd, pid 2) are left out: their work, such as softirq for loopback TCP, is part of the
+ * measurement. A process that exits between two readings drops out, so this errs low.
+ */
+export function foreignTicks(root: number): Map<number, number> {
+  const entries = allProcesses();
+  const ours = new Set(descendants(childrenMap(entries), root));
+  const ticks = new Map<number, number>();
+  for (const e of entries) {
+    if (ours.has(e.pid) || e.pid === 2 || e.ppid === 2) continue;
+    ticks.set(e.pid, e.ticks);
+  }
+  return ticks;
+}
+
+/** Ticks used between two foreignTicks readings (processes new in `after` count from zero). */
+export function foreignDelta(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>): number {
+  let sum = 0;
+  for (const [pid, t] of after) sum += Math.max(0, t - (before.get(pid) ?? 0));
+  return sum;
+}
+
+function descendants(children: ReadonlyMap<number, readonly number[]>, root: number): number[] {
   const tree: number[] = [];
   const queue = [root];
   while (queue.length > 0 && tree.length < 1000) {
@@ -81,6 +122,11 @@ export function processTree(root: number): number[] {
     queue.push(...(children.get(pid) ?? []));
   }
   return tree;
+}
+
+/** The process and all its descendants (nginx master and workers, for instance). */
+export function processTree(root: number): number[] {
+  return descendants(childrenMap(allProcesses()), root);
 }
 
 export function treeTicks(pids: readonly number[]): number {

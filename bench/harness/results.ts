@@ -9,6 +9,8 @@ export interface RowSpec {
   readonly label: string;
   readonly target: Target;
   readonly placement: Placement;
+  /** Plan fresh tickets at least at the rate this other row reached (same server code). */
+  readonly planLike?: string;
 }
 
 export interface Sample {
@@ -22,6 +24,8 @@ export interface Sample {
   readonly p50Ms?: number;
   readonly p99Ms?: number;
   readonly bill: CpuBill;
+  /** How many times the run was taken again (other load on the machine, tickets ran out). */
+  readonly retakes: number;
 }
 
 export interface RowResult {

@@ -181,7 +181,29 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     },
   });
 
-  const ctx: ContentServerContext & { accel: AccelDeliveries | undefined } = {
+  const ended = (completion: Completion): void => {
+    metrics.completed(completion.outcome);
+    outbox.enqueue(completion);
+    if (logger.isLevelEnabled('debug')) logger.debug({ ticketId: completion.ticketId, outcome: completion.outcome, bytes: completion.bytesDelivered }, 'ticket ended');
+    reporter.nudge();
+  };
+
+  const accel =
+    config.deliveryMode === 'accel' && config.accelLogPort !== undefined
+      ? new AccelDeliveries({
+          slots,
+          clock,
+          logger,
+          ended,
+          onBytes: (bytes) => (metrics.stats.bytesServed += bytes),
+          onTransferEnd: () => {
+            metrics.stats.activeTransfers--;
+            reporter.nudge();
+          },
+        })
+      : undefined;
+
+  const ctx: ContentServerContext = {
     config,
     clock,
     logger,
@@ -191,19 +213,9 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     keys,
     verifier,
     served: new ServedItems(config.deliveryMode === 'node'),
-    evidence: new DeliveryEvidence({
-      slots,
-      clock,
-      confirmAfterMs: config.deliveryConfirmMs,
-      ended: (completion) => ctx.ended(completion),
-    }),
-    accel: undefined as AccelDeliveries | undefined,
-    ended(completion: Completion) {
-      metrics.completed(completion.outcome);
-      outbox.enqueue(completion);
-      if (logger.isLevelEnabled('debug')) logger.debug({ ticketId: completion.ticketId, outcome: completion.outcome, bytes: completion.bytesDelivered }, 'ticket ended');
-      reporter.nudge();
-    },
+    evidence: new DeliveryEvidence({ slots, clock, confirmAfterMs: config.deliveryConfirmMs, ended }),
+    accel,
+    ended,
     slotsChanged() {
       reporter.nudge();
     },
@@ -212,25 +224,12 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     },
   };
 
-  if (config.deliveryMode === 'accel' && config.accelLogPort !== undefined) {
-    ctx.accel = new AccelDeliveries({
-      slots,
-      clock,
-      logger,
-      ended: (completion) => ctx.ended(completion),
-      onBytes: (bytes) => (metrics.stats.bytesServed += bytes),
-      onTransferEnd: () => {
-        metrics.stats.activeTransfers--;
-        reporter.nudge();
-      },
-    });
-  }
   let accelLogPort: number | undefined;
 
   const sweep = (): void => {
     const before = slots.taken;
     ctx.evidence.sweep(clock.now());
-    ctx.accel?.sweep(clock.now());
+    accel?.sweep(clock.now());
     for (const completion of slots.sweep(clock.now())) ctx.ended(completion);
     if (slots.taken !== before) reporter.nudge();
   };
@@ -293,7 +292,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
 
     async start() {
       await listen(controlServer, config.controlPort, config.controlHost);
-      if (ctx.accel && config.accelLogPort !== undefined) accelLogPort = await ctx.accel.listen(config.accelLogPort, config.controlHost);
+      if (accel && config.accelLogPort !== undefined) accelLogPort = await accel.listen(config.accelLogPort, config.controlHost);
       await listen(publicServer, config.publicPort, config.publicHost);
       controlUrl = `http://${hostForUrl(config.controlHost)}:${(controlServer.address() as AddressInfo).port}`;
       if (publicUrl === '') publicUrl = `http://${hostForUrl(config.publicHost)}:${(publicServer.address() as AddressInfo).port}`;
@@ -325,7 +324,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
       const controlClosed = close(controlServer);
       controlServer.closeAllConnections();
       await controlClosed;
-      ctx.accel?.close();
+      accel?.close();
       reception.close();
       logger.info({ serverId: config.serverId }, 'content server stopped');
     },

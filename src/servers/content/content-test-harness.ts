@@ -142,6 +142,8 @@ export interface Harness {
   /** Mints a ticket for this server (kid 1 unless told), sends its notice unless told not to. */
   issue(contentId: string, options?: IssueOptions): Promise<Issued>;
   control(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
+  /** Waits until the server counts the ticket as used up (evidence of delivery is asynchronous). */
+  consumed(ticketId: string, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -258,6 +260,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       return { ticket, claims, url, noticeStatus };
     },
     control,
+    async consumed(ticketId, timeoutMs = 3000) {
+      const until = Date.now() + timeoutMs;
+      while (!server.state.slots.isConsumed(ticketId)) {
+        if (Date.now() > until) throw new Error(`ticket ${ticketId} was not consumed`);
+        await delay(5);
+      }
+    },
     async close() {
       await server.stop();
       await reception.close();
@@ -284,7 +293,11 @@ export interface SendOptions {
   readonly agent?: Agent;
 }
 
-/** One HTTP request on a fresh kept-alive connection, so a server-side close is observable. */
+/**
+ * One HTTP request on a fresh kept-alive connection. When the server announces it closes the
+ * connection (a refusal), `closed` tells whether it really did; otherwise the client closes it
+ * at once, cleanly, as curl does after a download (which is evidence of delivery).
+ */
 export function send(url: string, options: SendOptions = {}): Promise<Reply> {
   const agent = options.agent ?? new Agent({ keepAlive: true, maxSockets: 1 });
   return new Promise((resolve, reject) => {
@@ -292,18 +305,25 @@ export function send(url: string, options: SendOptions = {}): Promise<Reply> {
     req.once('error', reject);
     req.once('response', (res) => {
       const socket = res.socket;
-      let closedFlag = false;
+      const serverCloses = res.headers['connection'] === 'close';
+      let closedFlag = socket.destroyed;
       socket.once('close', () => (closedFlag = true));
-      const closed = new Promise<boolean>((done) => {
-        if (socket.destroyed) return done(true);
-        const timer = setTimeout(() => done(closedFlag), 1000);
-        socket.once('close', () => {
-          clearTimeout(timer);
-          done(true);
+      const settle = (): Promise<boolean> => {
+        if (!serverCloses) {
+          if (options.agent === undefined) agent.destroy();
+          return Promise.resolve(false);
+        }
+        return new Promise<boolean>((done) => {
+          if (closedFlag) return done(true);
+          const timer = setTimeout(() => done(closedFlag), 1000);
+          socket.once('close', () => {
+            clearTimeout(timer);
+            done(true);
+          });
+        }).finally(() => {
+          if (options.agent === undefined) agent.destroy();
         });
-      }).finally(() => {
-        if (options.agent === undefined) agent.destroy();
-      });
+      };
       const chunks: Buffer[] = [];
       let received = 0;
       res.on('data', (chunk: Buffer) => {
@@ -312,13 +332,13 @@ export function send(url: string, options: SendOptions = {}): Promise<Reply> {
           received = options.abortAfter;
           res.destroy();
           socket.destroy();
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), closed });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), closed: Promise.resolve(true) });
           return;
         }
         received += chunk.length;
         chunks.push(chunk);
       });
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), closed }));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), closed: settle() }));
       res.once('error', () => undefined);
     });
     req.end(options.body);

@@ -107,6 +107,8 @@ describe('SlotTable', () => {
     assert.equal(t.taken, 0);
     assert.ok(t.isConsumed(n.ticketId));
     assert.equal(t.get(n.ticketId), undefined);
+    assert.equal(t.beginTransfer(r), 'ended');
+    assert.equal(t.taken, 0);
     // The other connection still finishing adds nothing and ends nothing.
     assert.equal(t.recordDelivered(r, 0, 1000, T0 + 8), undefined);
     assert.equal(t.endTransfer(r, T0 + 9), undefined);
@@ -187,6 +189,7 @@ describe('SlotTable', () => {
     const held = take(t, notice({ holdUntil: T0 + 1000 }), 100);
     const active = take(t, notice(), 1000);
     t.beginTransfer(active);
+    t.recordFlushed(active, 400);
     t.recordDelivered(active, 0, 400, T0);
     const reports = t.slotReports(2000);
     assert.deepEqual(reports.map((s) => [s.ticketId, s.state, s.remainingBytes, s.bytesPerSecond]), [
@@ -195,6 +198,47 @@ describe('SlotTable', () => {
     ]);
     assert.equal(reports[0]?.releaseBy, T0 + 1000);
     assert.equal(t.slotReports(1000)[1]?.bytesPerSecond, 0);
+  });
+
+  it('counts tentative bytes only when confirmed, wholly or up to a resume offset', () => {
+    const t = table(1);
+    const n = notice();
+    const r = take(t, n, 1000);
+    t.beginTransfer(r);
+    const first = t.openTentative(r, 0);
+    first.end = 1000; // everything flushed, nothing known to have arrived
+    assert.equal(r.delivered.bytes, 0);
+    assert.equal(t.confirmUpTo(r, 0, T0), undefined);
+    assert.equal(t.confirmUpTo(r, 400, T0), undefined);
+    assert.equal(r.delivered.bytes, 400);
+    assert.deepEqual(first, { start: 400, end: 1000 });
+    assert.equal(t.confirmUpTo(r, 1200, T0), undefined, 'an offset past the range proves nothing');
+    const second = t.openTentative(r, 400);
+    second.end = 1000;
+    const done = t.confirm(r, second, T0 + 1);
+    assert.equal(done?.outcome, 'completed');
+    assert.equal(t.confirm(r, first, T0 + 2), undefined, 'nothing after the end');
+  });
+
+  it('waits for evidence of bytes already sent before ending a closed window as expired', () => {
+    const t = new SlotTable({ serverId: 'cs-1', capacity: 1, clockToleranceMs: 5000, idleReleaseMs: 15_000, confirmGraceMs: 3000 });
+    const n = notice({ expiresAt: T0 + 60_000 });
+    const r = take(t, n, 100);
+    t.beginTransfer(r);
+    const range = t.openTentative(r, 0);
+    range.end = 100;
+    assert.equal(t.endTransfer(r, T0 + 65_000), undefined);
+    assert.equal(t.taken, 0, 'the slot goes with the window');
+    assert.deepEqual(t.sweep(T0 + 67_999), []);
+    assert.equal(t.confirm(r, range, T0 + 68_000)?.outcome, 'completed');
+
+    const unconfirmed = notice({ expiresAt: T0 + 60_000 });
+    const u = take(t, unconfirmed, 100);
+    t.openTentative(u, 0).end = 50;
+    assert.deepEqual(t.sweep(T0 + 67_999), []);
+    const [expired] = t.sweep(T0 + 68_000);
+    assert.equal(expired?.outcome, 'expired');
+    assert.equal(expired?.bytesDelivered, 0);
   });
 
   it('keeps `taken` equal to the tickets holding a slot, within capacity, whatever happens', () => {

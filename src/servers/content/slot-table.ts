@@ -55,7 +55,7 @@ export interface TicketRecord {
 }
 
 export type NoticeOutcome = 'accepted' | 'slots-full' | 'notice-conflict';
-export type TransferOutcome = 'ok' | 'too-many-connections' | 'no-slot';
+export type TransferOutcome = 'ok' | 'too-many-connections' | 'no-slot' | 'ended';
 
 export interface SlotTableOptions {
   readonly serverId: string;
@@ -178,6 +178,8 @@ export class SlotTable {
 
   /** A GET under the ticket is about to send bytes. */
   beginTransfer(record: TicketRecord): TransferOutcome {
+    // A request that waited (for an item to load) may find its ticket used up meanwhile.
+    if (record.ended) return 'ended';
     if (record.openTransfers >= record.maxConnections) return 'too-many-connections';
     if (record.slot === 'released') {
       // The slot went (hold expired, or the client vanished) but the ticket is still valid.

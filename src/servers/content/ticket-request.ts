@@ -140,6 +140,7 @@ function respond(
   const outcome = ctx.slots.beginTransfer(record);
   if (outcome === 'too-many-connections') return refuse(ctx, req, res, 'ticket-too-many-connections');
   if (outcome === 'no-slot') return refuseBusy(ctx, req, res);
+  if (outcome === 'ended') return refuse(ctx, req, res, 'ticket-consumed');
   if (!wasActive) ctx.slotsChanged();
   ctx.metrics.stats.ticketsAccepted++;
   startTransfer(ctx, req, res, record, served, range, partial);

@@ -165,8 +165,9 @@ describe('ticket tampering over HTTP', () => {
   });
 
   it('refuses a replay after completion with 410', async () => {
-    const { url } = await h.issue(contentId);
+    const { url, claims } = await h.issue(contentId);
     assert.equal((await send(url)).status, 200);
+    await h.consumed(claims.ticketId);
     await assertRefused(await send(url), 410, ['ticket-consumed'], 'replay');
     const head = await send(url, { method: 'HEAD' });
     assert.equal(head.status, 410);
