@@ -95,6 +95,7 @@ export interface ReplicaHeaders {
 export const CONTROL_PATHS = {
   loadReports: '/control/load-reports',
   completions: '/control/completions',
+  completionBatches: '/control/completion-batches',
   notices: '/control/notices',
   replicas: '/control/replicas',
 } as const;

@@ -30,7 +30,7 @@ import { TicketVerifier } from './ticket-verifier.js';
  * a 2xx acknowledging all of them. Optional for the reception: on 404/405 the outbox sends them
  * one by one to CONTROL_PATHS.completions.
  */
-export const COMPLETION_BATCHES_PATH = '/control/completion-batches';
+export const COMPLETION_BATCHES_PATH = CONTROL_PATHS.completionBatches;
 
 export interface ContentServerDeps {
   readonly config: ContentServerConfig;

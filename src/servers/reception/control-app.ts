@@ -129,23 +129,47 @@ export async function buildControlApp(deps: ControlAppDeps): Promise<FastifyInst
     return reply;
   });
 
-  app.post<{ Body: Completion }>(CONTROL_PATHS.completions, { schema: { body: completionSchema } }, async (request) => {
-    const c = request.body;
-    requireServer(request, c.serverId);
+  /** Ends the order a completion is about. Idempotent: a repeated or late completion changes nothing. */
+  const recordCompletion = async (c: Completion): Promise<boolean> => {
     if (!isUuid(c.orderId) || !isUuid(c.ticketId)) throw new TesseraError('invalid-id');
     const order = await deps.db.orders.getOrder(c.orderId);
-    // The order may already be final (a repeated completion, or the sweeper got there first):
-    // acknowledge, so the content server stops resending.
-    if (!order || order.ticketId !== c.ticketId || order.state !== 'ticketed') return { acknowledged: true, changed: false };
+    if (!order || order.ticketId !== c.ticketId || order.state !== 'ticketed') return false;
     const changed =
       c.outcome === 'completed'
         ? await deps.db.orders.markCompleted(c.orderId, c.ticketId, c.bytesDelivered, c.at)
         : await deps.db.orders.markExpired(c.orderId, c.ticketId, 'ticket-window-closed', c.bytesDelivered, c.at);
-    if (changed) {
-      deps.metrics.completions.inc({ outcome: c.outcome });
-      deps.waitingRoom.noteCompletion(order, c.at, c.outcome === 'completed');
-    }
-    return { acknowledged: true, changed: changed !== undefined };
+    if (!changed) return false;
+    deps.metrics.completions.inc({ outcome: c.outcome });
+    deps.waitingRoom.noteCompletion(order, c.at, c.outcome === 'completed');
+    return true;
+  };
+
+  app.post<{ Body: Completion }>(CONTROL_PATHS.completions, { schema: { body: completionSchema } }, async (request) => {
+    requireServer(request, request.body.serverId);
+    // The order may already be final (a repeated completion, or the sweeper got there first):
+    // acknowledge either way, so the content server stops resending.
+    return { acknowledged: true, changed: await recordCompletion(request.body) };
+  });
+
+  // Many completions in one request: a busy content server serving small items would otherwise
+  // spend more on reporting completions than on serving.
+  app.post<{ Body: { completions: Completion[] } }>(CONTROL_PATHS.completionBatches, {
+    schema: {
+      body: {
+        type: 'object',
+        required: ['completions'],
+        additionalProperties: false,
+        properties: { completions: { type: 'array', maxItems: 500, items: completionSchema } },
+      },
+    },
+  }, async (request) => {
+    const serverId = request.body.completions[0]?.serverId;
+    if (serverId === undefined) return { acknowledged: 0, changed: 0 };
+    requireServer(request, serverId);
+    if (request.body.completions.some((c) => c.serverId !== serverId)) throw new TesseraError('unauthorized', 'a batch carries one server\'s completions');
+    let changed = 0;
+    for (const c of request.body.completions) if (await recordCompletion(c)) changed++;
+    return { acknowledged: request.body.completions.length, changed };
   });
 
   app.addContentTypeParser('application/octet-stream', { bodyLimit: deps.config.maxUploadBytes }, (_request, payload, done) => done(null, payload));

@@ -63,7 +63,12 @@ export function formatWait(seconds: number): string {
 }
 
 export type WaitingPage =
-  | { readonly kind: 'waiting'; readonly wait: { orderId: string; position: number; lineLength: number; estimatedWaitMs: number; retryAt: number; at: number } }
+  | {
+      readonly kind: 'waiting';
+      readonly wait: { orderId: string; position: number; lineLength: number; estimatedWaitMs: number; retryAt: number; at: number };
+      /** The item's title, when the caller has it: people like to see what they wait for. */
+      readonly title?: string;
+    }
   | { readonly kind: 'admitted'; readonly ticketUrl: string; readonly title: string }
   | { readonly kind: 'refused'; readonly code: string; readonly message: string };
 
@@ -112,7 +117,7 @@ export function renderWaitingPage(page: WaitingPage): string {
     `Number ${w.position} in line — Tessera`,
     `<noscript><meta http-equiv="refresh" content="${retryS}"></noscript><script src="/assets/waiting.js" defer></script>${WAITING_STYLE}`,
     `<h1>You are in line</h1>
-<p>Every download server is busy right now. Keep this page open: it lets you in by itself when it is your turn, in order of arrival.</p>
+<p id="intro">${page.title === undefined ? '' : `Your order: <strong>${escapeHtml(page.title)}</strong>. `}Every download server is busy right now. Keep this page open: it lets you in by itself when it is your turn, in order of arrival.</p>
 <div id="waiting" data-order="${w.orderId}" data-wait-ms="${Math.round(w.estimatedWaitMs)}" data-retry-ms="${Math.round(w.retryAt - w.at)}">
 <div class="place">
 <p>You are number <strong id="position" class="figure">${w.position}</strong> <span class="label">in line, of <span id="line-length">${w.lineLength}</span> waiting</span></p>
@@ -195,9 +200,12 @@ export const WAITING_SCRIPT = `'use strict';
     if (heading) heading.textContent = 'It is your turn';
     var place = document.querySelector('.place');
     if (place) place.hidden = true;
+    show('intro', false);
     show('sound', false);
     show('sound-on', false);
     say('Your download is starting.', url);
+    var status = byId('status');
+    if (status) status.className = '';
     chime();
     // Let the chime be heard before the download takes the browser's attention.
     setTimeout(function () { window.location.href = url; }, 700);
