@@ -32,8 +32,10 @@ import { summarizeCpuProfiles } from './harness/cpu-profile.js';
 // Placement: this machine has few cores and the load generator needs CPU too. "pinned" runs
 // put the server side on CPU 0 and wrk/curl plus the bench process (which plays the
 // reception) on CPU 1, so each server gets exactly one core; "shared" runs pin nothing and
-// run nginx with one worker per CPU. Every figure is the median of the repetitions, with the
-// repetitions of different rows interleaved so that drift in the machine's load hits them alike.
+// run nginx with one worker per CPU. Repetitions of different rows are interleaved so that
+// drift in the machine's load hits them alike; each row reports its best run (other load only
+// slows runs down) beside the median and range, and a run disturbed by other processes is
+// taken again once.
 
 const USAGE = `usage: node dist/bench/run.js [options]
   --seconds N    wrk duration per small-item run (default 5)
@@ -173,9 +175,9 @@ interface SmallRunner {
  * run is taken again, at most MAX_RETAKES times, after waiting for the machine to calm down.
  */
 const FOREIGN_LIMIT_CORES = 0.15;
-const MAX_RETAKES = 2;
+const MAX_RETAKES = 1;
 /** Retakes stop after this point, so the whole bench stays within about ten minutes. */
-const retakesUntil = Date.now() + 8 * 60_000;
+const retakesUntil = Date.now() + 7 * 60_000;
 
 function mayRetake(retakes: number): boolean {
   return retakes < MAX_RETAKES && Date.now() < retakesUntil;
@@ -187,7 +189,7 @@ async function smallRun(runner: SmallRunner, row: RowSpec, seconds: number, warm
     const noisy = sample.bill.foreignCores > FOREIGN_LIMIT_CORES;
     if (warmup || !mayRetake(retakes) || (!noisy && !ranOut)) return { ...sample, retakes };
     log(`  ${row.key}: taking the run again (${ranOut ? 'ran out of fresh tickets' : `other processes used ${sample.bill.foreignCores.toFixed(2)} cores`})`);
-    if (noisy) await waitForQuiet(0.3, 10_000);
+    if (noisy) await waitForQuiet(0.3, 5000);
   }
 }
 
@@ -244,7 +246,7 @@ async function largeRun(row: RowSpec, parallel: number, expectedSize: number, wa
     const sample: Sample = { value: result.bytesPerSecond, done: parallel - result.errors, failed: result.errors, seconds: result.seconds, bill, retakes };
     if (warmup || !mayRetake(retakes) || bill.foreignCores <= FOREIGN_LIMIT_CORES) return sample;
     log(`  ${row.key}: taking the download again (other processes used ${bill.foreignCores.toFixed(2)} cores)`);
-    await waitForQuiet(0.3, 10_000);
+    await waitForQuiet(0.3, 5000);
   }
 }
 
@@ -295,7 +297,7 @@ async function main(): Promise<number> {
     process.stderr.write(`The benchmark needs:\n${missing.map((m) => `  - ${m}`).join('\n')}\n`);
     return 1;
   }
-  const info = machineInfo();
+  const info = machineInfo(fileURLToPath(new URL('../..', import.meta.url)));
   log(`${info.cpuModel}, ${info.cores} cores; ${info.node}; nginx ${info.nginx}; load ${info.loadAverage}`);
   const sections: string[] = [];
 
@@ -428,8 +430,8 @@ async function main(): Promise<number> {
   }
 
   const settingsRows: [string, string][] = [
-    ['Small item', `1 KiB, wrk ${WRK_CONNECTIONS} connections, ${settings.seconds} s per run (shorter for runs with notices, see below), ${settings.reps} runs per row, median; a fresh ticket or secure_link per request (wrk Lua script over a file of paths)`],
-    ['Large file', `256 MiB of random bytes from the page cache, curl to /dev/null; ${SINGLE_DOWNLOADS_PER_REP * settings.reps} single downloads and ${settings.reps} batches of ${PARALLEL_DOWNLOADS} per row, median`],
+    ['Small item', `1 KiB, wrk ${WRK_CONNECTIONS} connections, ${settings.seconds} s per run (shorter for runs with notices, see below), ${settings.reps} runs per row, best run with median and range; a fresh ticket or secure_link per request (wrk Lua script over a file of paths)`],
+    ['Large file', `256 MiB of random bytes from the page cache, curl to /dev/null; ${SINGLE_DOWNLOADS_PER_REP * settings.reps} single downloads and ${settings.reps} batches of ${PARALLEL_DOWNLOADS} per row; best run, with median and range`],
     ['Placement "pinned"', 'server side (nginx master + workers, or the Node process with all its threads, or nginx front + content server together) on CPU 0; wrk/curl and the bench process (which plays the reception) on CPU 1'],
     ['Placement "shared"', `nothing pinned; wrk runs ${cpus().length} threads`],
     ['nginx', 'access_log off, sendfile on, tcp_nopush on, keepalive_requests 1000000; secure_link md5 over expires + URI + client address + secret'],

@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { nginxVersion } from './nginx.js';
 
@@ -16,6 +18,8 @@ export interface MachineInfo {
   readonly kernel: string;
   readonly memoryGiB: number;
   readonly loadAverage: string;
+  /** Git commit, and a digest of the content server's sources (they may be uncommitted). */
+  readonly code: string;
 }
 
 function firstLine(command: string, args: readonly string[]): string {
@@ -39,7 +43,30 @@ export function cpuModel(): string {
   return cpus()[0]?.model ?? 'unknown';
 }
 
-export function machineInfo(): MachineInfo {
+/** The code measured: HEAD, whether the tree is dirty, and a digest of src/servers/content. */
+export function codeVersion(repoRoot: string): string {
+  const git = (args: readonly string[]): string => {
+    try {
+      return execFileSync('git', ['-C', repoRoot, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return '';
+    }
+  };
+  const head = git(['rev-parse', '--short', 'HEAD']) || 'no git';
+  const dirty = git(['status', '--porcelain']) !== '' ? ' + uncommitted changes' : '';
+  const hash = createHash('sha256');
+  const dir = join(repoRoot, 'src', 'servers', 'content');
+  try {
+    for (const name of readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).sort()) {
+      hash.update(name).update(readFileSync(join(dir, name)));
+    }
+  } catch {
+    return `${head}${dirty}`;
+  }
+  return `${head}${dirty}; src/servers/content/*.ts sha256 ${hash.digest('hex').slice(0, 12)}`;
+}
+
+export function machineInfo(repoRoot: string): MachineInfo {
   return {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     node: process.version,
@@ -51,5 +78,6 @@ export function machineInfo(): MachineInfo {
     kernel: release(),
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     loadAverage: loadavg().map((n) => n.toFixed(2)).join(' '),
+    code: codeVersion(repoRoot),
   };
 }

@@ -19,6 +19,7 @@ import { ReceptionClient } from './reception-client.js';
 import { ServedItems } from './served-item.js';
 import { SlotTable, type SlotState } from './slot-table.js';
 import { TicketVerifier } from './ticket-verifier.js';
+import { TransferPacing } from './transfer-pacing.js';
 
 // The content server role: a public listener (the data plane, raw node:http) and a loopback
 // control listener, around one SlotTable. buildContentServer wires the parts from its
@@ -108,6 +109,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     clockToleranceMs: config.clockToleranceS * 1000,
     idleReleaseMs: config.idleReleaseMs,
     confirmGraceMs: config.deliveryConfirmMs,
+    transferRateBps: config.transferRateBps,
   });
   const keys = new KeyRing();
   const verifier = new TicketVerifier({ audience: config.serverId, keys: keys.lookup, clockToleranceS: config.clockToleranceS });
@@ -134,6 +136,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
   let seq = 0;
   let lastReportAt = clock.now();
   let lastReportBytes = 0;
+  const sweepIntervalMs = deps.sweepIntervalMs ?? 250;
 
   const buildReport = (): LoadReport => {
     const now = clock.now();
@@ -152,7 +155,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
       activeTransfers: metrics.stats.activeTransfers,
       bytesPerSecond,
       memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
-      slots: slots.slotReports(elapsed),
+      slots: slots.slotReports(now),
       keySetVersion: keys.version,
       sentAt: now,
       seq: ++seq,
@@ -162,7 +165,9 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
 
   const reporter = new LoadReporter({
     intervalMs: config.reportIntervalMs,
-    minGapMs: Math.min(250, config.reportIntervalMs),
+    // A freed slot is what the reception's waiting line waits for: tell it at once, but send at
+    // most one extra report per 50 ms however many slots change.
+    minGapMs: Math.min(50, config.reportIntervalMs),
     logger,
     buildReport,
     send: (report) => reception.postJson(CONTROL_PATHS.loadReports, report, requestTimeoutMs),
@@ -213,7 +218,15 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     keys,
     verifier,
     served: new ServedItems(config.deliveryMode === 'node'),
-    evidence: new DeliveryEvidence({ slots, clock, confirmAfterMs: config.deliveryConfirmMs, ended }),
+    evidence: new DeliveryEvidence({
+      slots,
+      clock,
+      confirmAfterMs: config.deliveryConfirmMs,
+      ended,
+      slotReleased: () => reporter.nudge(),
+    }),
+    // In accel mode nginx sends the bytes and paces them (X-Accel-Limit-Rate).
+    pacing: config.transferRateBps > 0 && config.deliveryMode === 'node' ? new TransferPacing(config.transferRateBps) : undefined,
     accel,
     ended,
     slotsChanged() {
@@ -226,12 +239,31 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
 
   let accelLogPort: number | undefined;
 
+  let dueTimer: NodeJS.Timeout | undefined;
+  let dueTimerAt = Number.POSITIVE_INFINITY;
+  let lastDueSwept = Number.NaN;
   const sweep = (): void => {
     const before = slots.taken;
-    ctx.evidence.sweep(clock.now());
-    accel?.sweep(clock.now());
-    for (const completion of slots.sweep(clock.now())) ctx.ended(completion);
+    const now = clock.now();
+    ctx.evidence.sweep(now);
+    accel?.sweep(now);
+    for (const completion of slots.sweep(now)) ctx.ended(completion);
     if (slots.taken !== before) reporter.nudge();
+    // A hold or idle delay that lapses before the next regular sweep is swept when it lapses,
+    // so the reception hears of the freed slot at once rather than up to a sweep interval late.
+    const due = slots.nextSlotDueAt;
+    // (`due !== lastDueSwept`: a clock that does not move, in tests, must not re-arm it forever.)
+    if (sweeper !== undefined && due - now < sweepIntervalMs && due < dueTimerAt && due !== lastDueSwept) {
+      clearTimeout(dueTimer);
+      dueTimerAt = due;
+      dueTimer = setTimeout(() => {
+        dueTimer = undefined;
+        dueTimerAt = Number.POSITIVE_INFINITY;
+        lastDueSwept = due;
+        sweep();
+      }, Math.max(0, due - now) + 1);
+      dueTimer.unref();
+    }
   };
 
   const snapshot = (): ContentServerSnapshot => ({
@@ -296,7 +328,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
       await listen(publicServer, config.publicPort, config.publicHost);
       controlUrl = `http://${hostForUrl(config.controlHost)}:${(controlServer.address() as AddressInfo).port}`;
       if (publicUrl === '') publicUrl = `http://${hostForUrl(config.publicHost)}:${(publicServer.address() as AddressInfo).port}`;
-      sweeper = setInterval(sweep, deps.sweepIntervalMs ?? 250);
+      sweeper = setInterval(sweep, sweepIntervalMs);
       sweeper.unref();
       reporter.start();
       logger.info(
@@ -318,7 +350,11 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
       publicServer.closeAllConnections();
       await publicClosed;
       clearInterval(sweeper);
+      sweeper = undefined;
+      clearTimeout(dueTimer);
       sweep();
+      ctx.evidence.close();
+      ctx.pacing?.close();
       await outbox.drain(3000);
       outbox.stop();
       const controlClosed = close(controlServer);

@@ -59,6 +59,15 @@ describe('loadContentServerConfig', () => {
     assert.throws(() => loadContentServerConfig({}), /TESSERA_SERVER_ID is required.*TESSERA_PUBLIC_PORT is required.*TESSERA_STORE_DIR is required/);
   });
 
+  it('reads the per-ticket bandwidth limit: none by default, at least 1 KiB/s when set', () => {
+    assert.equal(loadContentServerConfig(base).transferRateBps, 0);
+    assert.equal(loadContentServerConfig({ ...base, TESSERA_TRANSFER_RATE_BPS: '262144' }).transferRateBps, 262_144);
+    assert.equal(loadContentServerConfig({ ...base, TESSERA_TRANSFER_RATE_BPS: '0' }).transferRateBps, 0);
+    for (const bad of ['100', '-1', '1.5', '1e6', 'fast']) {
+      assert.throws(() => loadContentServerConfig({ ...base, TESSERA_TRANSFER_RATE_BPS: bad }), /TESSERA_TRANSFER_RATE_BPS/, bad);
+    }
+  });
+
   it('refuses a control token issued for another server', () => {
     assert.throws(() => loadContentServerConfig({ ...base, TESSERA_CONTROL_TOKEN: 'cs-2.abcdefghijklmnopqrstuvwxyz' }), /TESSERA_CONTROL_TOKEN was issued for another server/);
   });

@@ -35,6 +35,11 @@ export interface ContentServerConfig {
   readonly trustProxy: boolean;
   /** Chunk size for reading files; measured in docs/content-server.md. */
   readonly readChunkBytes: number;
+  /**
+   * Most bytes per second one ticket's transfer may take, all its parallel connections
+   * together; 0: no limit.
+   */
+  readonly transferRateBps: number;
 }
 
 export class ConfigError extends Error {
@@ -79,6 +84,12 @@ export function loadContentServerConfig(env: NodeJS.ProcessEnv | Env): ContentSe
   const accelLogPort = read.optional<number | undefined>('TESSERA_ACCEL_LOG_PORT', undefined, port);
   const trustProxy = read.optional('TESSERA_TRUST_PROXY', deliveryMode === 'accel', boolean);
   const readChunkBytes = read.optional('TESSERA_READ_CHUNK_BYTES', 1024 * 1024, integer(4096, 16 * 1024 * 1024));
+  const transferRateBps = read.optional('TESSERA_TRANSFER_RATE_BPS', 0, (v) => {
+    const n = integer(0, 1e12)(v);
+    // Below 1 KiB/s a transfer would be a trickle of tiny writes: surely a unit mistake.
+    if (n > 0 && n < 1024) fail('must be 0 (no limit) or at least 1024 bytes/s');
+    return n;
+  });
   read.finish();
   return Object.freeze({
     serverId,
@@ -103,6 +114,7 @@ export function loadContentServerConfig(env: NodeJS.ProcessEnv | Env): ContentSe
     accelLogPort,
     trustProxy,
     readChunkBytes,
+    transferRateBps,
   });
 }
 

@@ -10,6 +10,7 @@ import type { KeyRing } from './key-ring.js';
 import type { ServedItems } from './served-item.js';
 import type { SlotTable } from './slot-table.js';
 import type { TicketVerifier } from './ticket-verifier.js';
+import type { TransferPacing } from './transfer-pacing.js';
 
 /** Everything the public and control handlers share; built once by buildContentServer. */
 export interface ContentServerContext {
@@ -24,6 +25,8 @@ export interface ContentServerContext {
   readonly served: ServedItems;
   /** When flushed bytes count as delivered (node mode). */
   readonly evidence: DeliveryEvidence;
+  /** The per-ticket bandwidth limit; undefined when there is none. */
+  readonly pacing: TransferPacing | undefined;
   /** Accel mode with nginx's delivery log: what nginx really sent. */
   readonly accel: AccelDeliveries | undefined;
   /** A ticket ended: queue its Completion for the reception. */

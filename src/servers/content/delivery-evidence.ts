@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { RangeSet } from '../../core/byte-ranges.js';
 import type { Completion } from '../../core/control/messages.js';
 import type { SlotTable, TentativeRange, TicketRecord } from './slot-table.js';
 import { connectionKey, readUnackedBytes, unackedBytesAvailable } from './unacked-bytes.js';
@@ -21,6 +22,18 @@ import { connectionKey, readUnackedBytes, unackedBytesAvailable } from './unacke
 //
 // Without /proc/net/tcp (not Linux) 3 and 4 cannot see unacknowledged bytes and count the
 // whole response: a client that vanishes with data in flight may then find its ticket used up.
+//
+// The *slot* is another matter. A client that keeps its connection open (fetch, browsers, any
+// keep-alive agent) shows nothing for `confirmAfterMs`, and its slot would sit idle all that
+// while, with the line at the reception waiting for it. So when the last connection of a ticket
+// closes its response and everything of the item has been sent (delivered ∪ complete responses
+// awaiting evidence), the connections are looked at every SLOT_CHECK_MS (backing off): once the
+// client's side has acknowledged every byte, nothing more is being sent for the ticket and its
+// slot is released (SlotTable.releaseSent). Consumption still waits for the evidence above, so
+// a client that vanishes now can still resume (taking a slot again if one is free).
+
+/** How often idle tickets' connections are looked at for the slot release (backing off to 16×). */
+const SLOT_CHECK_MS = 25;
 
 interface Pending {
   readonly socket: Socket;
@@ -37,6 +50,8 @@ export interface DeliveryEvidenceOptions {
   readonly clock: { now(): number };
   readonly ended: (completion: Completion) => void;
   readonly confirmAfterMs: number;
+  /** An idle ticket's slot was released because the client's side has every byte (see above). */
+  readonly slotReleased?: (record: TicketRecord) => void;
   /** Unacknowledged bytes per connection key; injectable for tests. */
   readonly unacked?: (keys: ReadonlySet<string>) => Map<string, number> | undefined;
 }
@@ -46,6 +61,11 @@ export class DeliveryEvidence {
   readonly #bySocket = new WeakMap<Socket, Pending[]>();
   /** Responses waiting for evidence; sweep() looks at those due and drops the settled. */
   #due: Pending[] = [];
+  /** The unsettled responses of each ticket. */
+  readonly #byRecord = new Map<TicketRecord, Set<Pending>>();
+  /** Idle tickets whose slot may go once their bytes are acknowledged: ticks to skip, and tries so far. */
+  readonly #slotChecks = new Map<TicketRecord, { skip: number; tries: number }>();
+  #slotTimer: NodeJS.Timeout | undefined;
 
   constructor(options: DeliveryEvidenceOptions) {
     this.#options = options;
@@ -77,6 +97,87 @@ export class DeliveryEvidence {
     };
     this.#due.push(entry);
     pending.push(entry);
+    let ofRecord = this.#byRecord.get(record);
+    if (ofRecord === undefined) this.#byRecord.set(record, (ofRecord = new Set()));
+    ofRecord.add(entry);
+  }
+
+  /**
+   * The last connection of `record` closed its response and the slot went idle. If everything
+   * of the item has been sent, release the slot once the client's side has acknowledged it.
+   */
+  transferIdle(record: TicketRecord): void {
+    if (record.ended || record.slot !== 'idle' || !this.#wholeSent(record)) return;
+    this.#slotChecks.set(record, { skip: 0, tries: 0 });
+    if (this.#slotTimer === undefined) {
+      this.#slotTimer = setInterval(() => this.#checkSlots(), SLOT_CHECK_MS);
+      this.#slotTimer.unref();
+    }
+  }
+
+  /** Stops the slot checks (the server is stopping). */
+  close(): void {
+    clearInterval(this.#slotTimer);
+    this.#slotTimer = undefined;
+    this.#slotChecks.clear();
+  }
+
+  /** delivered ∪ the ranges of complete responses still awaiting evidence covers the item. */
+  #wholeSent(record: TicketRecord): boolean {
+    const sent = new RangeSet();
+    for (const range of record.delivered.toArray()) sent.add(range);
+    for (const entry of this.#byRecord.get(record) ?? []) sent.add(entry.range);
+    return sent.covers(record.size);
+  }
+
+  #checkSlots(): void {
+    const due: TicketRecord[] = [];
+    for (const [record, check] of this.#slotChecks) {
+      if (record.ended || record.slot !== 'idle' || !this.#wholeSent(record)) this.#slotChecks.delete(record);
+      else if (check.skip > 0) check.skip--;
+      else due.push(record);
+    }
+    if (due.length > 0) {
+      const keys = new Set<string>();
+      for (const record of due) for (const entry of this.#byRecord.get(record) ?? []) if (entry.key !== undefined) keys.add(entry.key);
+      const unacked = this.#unacked(keys);
+      for (const record of due) {
+        const verdict = this.#acknowledged(record, unacked);
+        if (verdict === 'yes') {
+          this.#slotChecks.delete(record);
+          if (this.#options.slots.releaseSent(record)) this.#options.slotReleased?.(record);
+        } else if (verdict === 'unknown') {
+          // A reset, or a connection we cannot find: leave the slot to the idle delay.
+          this.#slotChecks.delete(record);
+        } else {
+          // Still in flight (a slow client, or a delayed ACK, up to 40 ms on Linux): look again
+          // on the next tick, then after 2, 4 ... 16 ticks.
+          const check = this.#slotChecks.get(record);
+          if (check) check.skip = Math.min(16, 2 ** check.tries++) - 1;
+        }
+      }
+    }
+    if (this.#slotChecks.size === 0) {
+      clearInterval(this.#slotTimer);
+      this.#slotTimer = undefined;
+    }
+  }
+
+  #acknowledged(record: TicketRecord, unacked: Map<string, number> | undefined): 'yes' | 'not-yet' | 'unknown' {
+    let verdict: 'yes' | 'not-yet' = 'yes';
+    for (const entry of this.#byRecord.get(record) ?? []) {
+      // Without /proc nothing can be seen: as rules 3 and 4, count it as there.
+      if (unacked === undefined) continue;
+      const left = entry.key === undefined ? undefined : unacked.get(entry.key);
+      if (left === 0) continue;
+      if (left === undefined) {
+        if (entry.key === undefined || entry.socket.destroyed) return 'unknown';
+        verdict = 'not-yet';
+      } else {
+        verdict = 'not-yet';
+      }
+    }
+    return verdict;
   }
 
   readonly #keys = new WeakMap<Socket, string | undefined>();
@@ -88,7 +189,7 @@ export class DeliveryEvidence {
       const left = list.splice(0);
       if (hadError) {
         // A reset: only a resume can confirm these.
-        for (const e of left) e.settled = true;
+        for (const e of left) this.#settle(e);
       } else {
         // Closed by this side (Connection: close, idle timeout): the kernel still sends and
         // tracks what is unacknowledged; look at it on the next sweep.
@@ -121,7 +222,7 @@ export class DeliveryEvidence {
       } else if (left === undefined && entry.socket.destroyed) {
         // Closed and gone from the kernel's tables without showing all bytes acknowledged
         // (reset): only a resume can confirm it.
-        entry.settled = true;
+        this.#settle(entry);
       } else {
         // Still in flight (a slow client), or not found: look again later.
         entry.dueAt = now + Math.max(this.#options.confirmAfterMs, 250);
@@ -143,12 +244,18 @@ export class DeliveryEvidence {
       const length = entry.range.end - entry.range.start;
       if (left >= length) {
         left -= length;
-        entry.settled = true;
+        this.#settle(entry);
       } else {
         this.#confirm(entry, entry.range.end - left);
         left = 0;
       }
     }
+  }
+
+  #settle(entry: Pending): void {
+    entry.settled = true;
+    const ofRecord = this.#byRecord.get(entry.record);
+    if (ofRecord?.delete(entry) && ofRecord.size === 0) this.#byRecord.delete(entry.record);
   }
 
   #unacked(keys: ReadonlySet<string>): Map<string, number> | undefined {
@@ -165,7 +272,7 @@ export class DeliveryEvidence {
   /** Confirms the entry's range up to `until`. */
   #confirm(entry: Pending, until: number): void {
     if (entry.settled) return;
-    entry.settled = true;
+    this.#settle(entry);
     const now = this.#options.clock.now();
     const completion =
       until >= entry.range.end

@@ -1,4 +1,5 @@
 import { close, open, read } from 'node:fs';
+import type { Pacer } from './transfer-pacing.js';
 
 // Copies [start, end) of a file to a response through a few reused buffers: read a chunk
 // (positional read), write it, and read the next into a free buffer while the kernel takes
@@ -7,6 +8,10 @@ import { close, open, read } from 'node:fs';
 // 25–60 % more bytes per second (no allocation and no GC per chunk); docs/content-server.md has
 // the figures. The write callbacks are also exactly what the ticket accounting needs: each says
 // "these bytes were flushed".
+//
+// With a Pacer (the per-ticket bandwidth limit, transfer-pacing.ts) each read is cut to the budget
+// the pacer grants, and when there is none the pump waits for the pacer's next tick; without one
+// nothing changes.
 
 export interface PumpSink {
   write(chunk: Buffer, callback: (error?: Error | null) => void): boolean;
@@ -38,9 +43,20 @@ export class FilePump {
   #stopped = false;
   readonly #free: Buffer[] = [];
   readonly #pooled: boolean;
+  readonly #pacer: Pacer | undefined;
+  /** Cancels the wait for the pacer's next tick, while there is one. */
+  #cancelWait: (() => void) | undefined;
 
-  constructor(sink: PumpSink, events: PumpEvents, range: { start: number; end: number }, chunkBytes: number, buffers = 2) {
+  constructor(
+    sink: PumpSink,
+    events: PumpEvents,
+    range: { start: number; end: number },
+    chunkBytes: number,
+    buffers = 2,
+    pacer?: Pacer,
+  ) {
     this.#sink = sink;
+    this.#pacer = pacer;
     this.#events = events;
     this.#position = range.start;
     this.#end = range.end;
@@ -63,6 +79,8 @@ export class FilePump {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#cancelWait?.();
+    this.#cancelWait = undefined;
     // A read still running keeps the descriptor until it returns, so the number cannot be
     // reused under it.
     if (!this.#reading) this.#closeFd();
@@ -70,7 +88,7 @@ export class FilePump {
   }
 
   #pump(): void {
-    if (this.#stopped || this.#reading) return;
+    if (this.#stopped || this.#reading || this.#cancelWait !== undefined) return;
     if (this.#position >= this.#end) {
       if (this.#inFlight === 0) {
         this.#closeFd();
@@ -80,8 +98,19 @@ export class FilePump {
     }
     const buffer = this.#free.pop();
     if (buffer === undefined) return;
+    let length = Math.min(buffer.length, this.#end - this.#position);
+    if (this.#pacer !== undefined) {
+      length = this.#pacer.take(length);
+      if (length === 0) {
+        this.#free.push(buffer);
+        this.#cancelWait = this.#pacer.wait(() => {
+          this.#cancelWait = undefined;
+          this.#pump();
+        });
+        return;
+      }
+    }
     this.#reading = true;
-    const length = Math.min(buffer.length, this.#end - this.#position);
     read(this.#fd, buffer, 0, length, this.#position, (error, n) => {
       this.#reading = false;
       if (this.#stopped) {

@@ -188,16 +188,92 @@ describe('SlotTable', () => {
     const t = table(3);
     const held = take(t, notice({ holdUntil: T0 + 1000 }), 100);
     const active = take(t, notice(), 1000);
-    t.beginTransfer(active);
+    t.beginTransfer(active, T0);
     t.recordFlushed(active, 400);
     t.recordDelivered(active, 0, 400, T0);
-    const reports = t.slotReports(2000);
+    const reports = t.slotReports(T0 + 2000);
     assert.deepEqual(reports.map((s) => [s.ticketId, s.state, s.remainingBytes, s.bytesPerSecond]), [
       [held.ticketId, 'held', 100, 0],
       [active.ticketId, 'active', 600, 200],
     ]);
     assert.equal(reports[0]?.releaseBy, T0 + 1000);
-    assert.equal(t.slotReports(1000)[1]?.bytesPerSecond, 0);
+    assert.equal(t.slotReports(T0 + 3000)[1]?.bytesPerSecond, 0, 'nothing flowed in the last second');
+  });
+
+  it('reports what is left to send and a rate over at least the last second of flow, capped by the limit', () => {
+    const t = new SlotTable({ serverId: 'cs-1', capacity: 1, clockToleranceMs: 5000, idleReleaseMs: 15_000, transferRateBps: 1000 });
+    const r = take(t, notice(), 10_000);
+    t.slotReports(T0); // a report while only held: no rate sample
+    t.beginTransfer(r, T0 + 500);
+    // Flushed but unconfirmed bytes count as sent: the slot frees when the sending ends.
+    const range = t.openTentative(r, 0);
+    const flush = (bytes: number): void => {
+      range.end += bytes;
+      t.recordFlushed(r, bytes);
+    };
+    flush(40); // the first tick's worth, and a little more
+    let [report] = t.slotReports(T0 + 530);
+    assert.equal(report?.remainingBytes, 9960);
+    assert.equal(report?.bytesPerSecond, 1000, 'a short, fast start is capped at the limit');
+    // Quick reports (50 ms apart) measure over the whole flow so far, not the last 50 ms.
+    for (let at = T0 + 580; at <= T0 + 2500; at += 50) {
+      flush(50);
+      [report] = t.slotReports(at);
+    }
+    assert.equal(report?.remainingBytes, 10_000 - 40 - 50 * 39);
+    assert.ok(report !== undefined && report.bytesPerSecond >= 950 && report.bytesPerSecond <= 1000, String(report?.bytesPerSecond));
+    // A pause in flow shows in the rate within about a second.
+    [report] = t.slotReports(T0 + 4000);
+    assert.equal(report?.bytesPerSecond, 0);
+  });
+
+  it('reports a transfer that has only just started at the rate transfers here get, not 0', () => {
+    const t = table(2);
+    const a = take(t, notice(), 10_000);
+    const b = take(t, notice(), 10_000);
+    t.beginTransfer(a, T0);
+    assert.equal(t.slotReports(T0 + 10).find((s) => s.ticketId === a.ticketId)?.bytesPerSecond, 0, 'nothing known yet');
+    t.recordFlushed(a, 500);
+    t.slotReports(T0 + 1000);
+    t.beginTransfer(b, T0 + 1000);
+    t.recordFlushed(b, 10);
+    const rate = t.slotReports(T0 + 1020).find((s) => s.ticketId === b.ticketId)?.bytesPerSecond ?? 0;
+    assert.ok(rate >= 480 && rate <= 520, `${rate}: about the 500 B/s a got`);
+  });
+
+  it('releases the slot of an idle ticket whose bytes were all sent, keeping the ticket unconsumed', () => {
+    const t = table(1);
+    const r = take(t, notice(), 100);
+    t.beginTransfer(r, T0);
+    assert.equal(t.releaseSent(r), false, 'not while a connection is open');
+    const range = t.openTentative(r, 0);
+    range.end = 100;
+    t.endTransfer(r, T0 + 10);
+    assert.equal(r.slot, 'idle');
+    assert.equal(t.releaseSent(r), true);
+    assert.equal(t.taken, 0);
+    assert.equal(t.isConsumed(r.ticketId), false);
+    assert.equal(t.releaseSent(r), false, 'once');
+    assert.equal(t.taken, 0);
+    // A resume takes a slot again; the evidence, when it comes, consumes the ticket.
+    assert.equal(t.beginTransfer(r, T0 + 20), 'ok');
+    assert.equal(t.taken, 1);
+    assert.equal(t.confirm(r, range, T0 + 30)?.outcome, 'completed');
+    assert.equal(t.taken, 0);
+  });
+
+  it('tells when the next held or idle slot is due, as of the last sweep', () => {
+    const t = table(3);
+    take(t, notice({ holdUntil: T0 + 1000 }));
+    const idle = take(t, notice({ holdUntil: T0 + 500 }));
+    t.beginTransfer(idle, T0);
+    t.endTransfer(idle, T0 + 100);
+    t.sweep(T0 + 200);
+    assert.equal(t.nextSlotDueAt, T0 + 1000);
+    t.sweep(T0 + 1000);
+    assert.equal(t.nextSlotDueAt, T0 + 100 + 15_000);
+    t.sweep(T0 + 100 + 15_000);
+    assert.equal(t.nextSlotDueAt, Number.POSITIVE_INFINITY);
   });
 
   it('counts tentative bytes only when confirmed, wholly or up to a resume offset', () => {
@@ -248,6 +324,7 @@ describe('SlotTable', () => {
       fc.record({ kind: fc.constant('end' as const), pick: fc.nat() }),
       fc.record({ kind: fc.constant('deliver' as const), pick: fc.nat(), start: fc.integer({ min: 0, max: 99 }), length: fc.integer({ min: 1, max: 60 }) }),
       fc.record({ kind: fc.constant('withdraw' as const), pick: fc.nat() }),
+      fc.record({ kind: fc.constant('release-sent' as const), pick: fc.nat() }),
       fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 8000 }) }),
     );
     fc.assert(
@@ -271,7 +348,7 @@ describe('SlotTable', () => {
             if (t.offerNotice(n, 100) === 'accepted') known.push(t.get(n.ticketId) as TicketRecord);
           } else if (o.kind === 'begin') {
             const r = pick(o.pick);
-            if (r && !r.ended && now < r.closesAt && t.beginTransfer(r) === 'ok') open.set(r, (open.get(r) ?? 0) + 1);
+            if (r && !r.ended && now < r.closesAt && t.beginTransfer(r, now) === 'ok') open.set(r, (open.get(r) ?? 0) + 1);
           } else if (o.kind === 'end') {
             const r = pick(o.pick);
             if (r && (open.get(r) ?? 0) > 0) {
@@ -284,6 +361,9 @@ describe('SlotTable', () => {
           } else if (o.kind === 'withdraw') {
             const r = pick(o.pick);
             if (r && (open.get(r) ?? 0) === 0 && t.withdrawNotice(r.ticketId)) ended.add(r.ticketId);
+          } else if (o.kind === 'release-sent') {
+            const r = pick(o.pick);
+            if (r) t.releaseSent(r);
           } else {
             now += o.ms;
             for (const c of t.sweep(now)) count(c);

@@ -9,6 +9,8 @@ import type { Completion, Notice, SlotReport } from '../../core/control/messages
 //   notice accepted                  → held      (slot taken)
 //   held, first GET                  → active
 //   active, last connection closes   → idle      (released idleReleaseMs later)
+//   idle, every byte sent and acknowledged by the client's side → released at once
+//                                                (releaseSent; the ticket waits for evidence)
 //   held past holdUntil, idle past idleUntil → released (the ticket is kept: a later GET while
 //                                                it is valid takes a slot again if one is free)
 //   delivered ranges cover the item  → consumed  (slot released, Completion 'completed')
@@ -50,9 +52,23 @@ export interface TicketRecord {
   openTransfers: number;
   /** Bytes flushed under this ticket, overlaps included (for rates). */
   flushedBytes: number;
-  reportedBytes: number;
+  /**
+   * (time, flushedBytes) when load reports were built and when bytes started flowing, oldest
+   * first: the reported rate is measured over the last RATE_WINDOW_MS or more of flow.
+   */
+  rateSamples: RateSample[];
   ended: boolean;
 }
+
+export interface RateSample {
+  readonly at: number;
+  readonly bytes: number;
+}
+
+/** A reported rate spans at least this much time when the flow has lasted that long. */
+const RATE_WINDOW_MS = 1000;
+/** Below this much flow a rate is not measured yet; the expected one is reported instead. */
+const MIN_RATE_SPAN_MS = 100;
 
 export type NoticeOutcome = 'accepted' | 'slots-full' | 'notice-conflict';
 export type TransferOutcome = 'ok' | 'too-many-connections' | 'no-slot' | 'ended';
@@ -67,6 +83,8 @@ export interface SlotTableOptions {
    * before it ends as expired (DeliveryEvidence's confirmAfterMs).
    */
   readonly confirmGraceMs?: number;
+  /** The per-ticket bandwidth limit, bytes/s (0 or absent: none): no reported rate exceeds it. */
+  readonly transferRateBps?: number;
 }
 
 export class SlotTable {
@@ -128,7 +146,7 @@ export class SlotTable {
       idleUntil: 0,
       openTransfers: 0,
       flushedBytes: 0,
-      reportedBytes: 0,
+      rateSamples: [],
       ended: false,
     });
     return 'accepted';
@@ -169,15 +187,15 @@ export class SlotTable {
       idleUntil: 0,
       openTransfers: 0,
       flushedBytes: 0,
-      reportedBytes: 0,
+      rateSamples: [],
       ended: false,
     };
     this.#records.set(ticket.ticketId, record);
     return record;
   }
 
-  /** A GET under the ticket is about to send bytes. */
-  beginTransfer(record: TicketRecord): TransferOutcome {
+  /** A GET under the ticket is about to send bytes; `now` starts the rate measure when nothing flowed. */
+  beginTransfer(record: TicketRecord, now?: number): TransferOutcome {
     // A request that waited (for an item to load) may find its ticket used up meanwhile.
     if (record.ended) return 'ended';
     if (record.openTransfers >= record.maxConnections) return 'too-many-connections';
@@ -185,6 +203,10 @@ export class SlotTable {
       // The slot went (hold expired, or the client vanished) but the ticket is still valid.
       if (this.#taken >= this.capacity) return 'no-slot';
       this.#taken++;
+    }
+    if (record.openTransfers === 0 && now !== undefined) {
+      // Bytes start flowing (again): the time before does not count towards the rate.
+      record.rateSamples = [{ at: now, bytes: record.flushedBytes }];
     }
     record.slot = 'active';
     record.openTransfers++;
@@ -208,6 +230,18 @@ export class SlotTable {
       record.idleUntil = now + this.#options.idleReleaseMs;
     }
     return undefined;
+  }
+
+  /**
+   * An idle ticket whose bytes have all been sent and acknowledged by the client's side gives up
+   * its slot now rather than after the idle delay: nothing more is being sent for it. The ticket
+   * itself stays as it is (consumed only on evidence of delivery, resumable while valid; a
+   * resume takes a slot again). False when the ticket is not idle.
+   */
+  releaseSent(record: TicketRecord): boolean {
+    if (record.ended || record.slot !== 'idle' || record.openTransfers > 0) return false;
+    this.#release(record);
+    return true;
   }
 
   /** `length` bytes were flushed under the ticket (for rates; delivery is counted apart). */
@@ -265,6 +299,7 @@ export class SlotTable {
   sweep(now: number): Completion[] {
     this.#lastSweep = now;
     const completions: Completion[] = [];
+    let nextDue = Number.POSITIVE_INFINITY;
     for (const record of this.#records.values()) {
       if (now >= record.closesAt && record.openTransfers === 0) {
         if (this.#windowOver(record, now)) completions.push(this.#finish(record, 'expired', now));
@@ -274,10 +309,24 @@ export class SlotTable {
       } else if (record.slot === 'idle' && now >= record.idleUntil) {
         this.#release(record);
       }
+      if (!record.ended && record.slot !== 'released' && record.slot !== 'active') {
+        nextDue = Math.min(nextDue, record.closesAt, record.slot === 'held' ? record.holdUntil : record.idleUntil);
+      }
     }
+    this.#nextSlotDueAt = nextDue;
     this.#forgetConsumed(now);
     return completions;
   }
+
+  /**
+   * As of the last sweep, the earliest time a held or idle slot is due to be released (hold,
+   * idle delay or window), or +Infinity: when to sweep next to see it at once.
+   */
+  get nextSlotDueAt(): number {
+    return this.#nextSlotDueAt;
+  }
+
+  #nextSlotDueAt = Number.POSITIVE_INFINITY;
 
   /** The earliest time a held or idle slot is due to be released, if any is. */
   nextReleaseAt(): number | undefined {
@@ -290,26 +339,57 @@ export class SlotTable {
   }
 
   /**
-   * One entry per ticket holding a slot, for the load report; `elapsedMs` since the last call.
-   * At most `maxEntries` (oldest tickets first), so a server with a huge capacity does not send
-   * megabytes every interval; `taken` stays the exact count.
+   * One entry per ticket holding a slot, for the load report, as of `now`. At most `maxEntries`
+   * (oldest tickets first), so a server with a huge capacity does not send megabytes every
+   * interval; `taken` stays the exact count.
+   *
+   * The reception predicts that an active slot frees at now + remainingBytes ÷ bytesPerSecond,
+   * so both say what is left to *send*: remainingBytes counts every byte already flushed
+   * (confirmed or not) as sent, and bytesPerSecond is measured over at least the last second
+   * of flow (a rate over the 50 ms between two quick reports would jump with every write).
    */
-  slotReports(elapsedMs: number, maxEntries = 1000): SlotReport[] {
+  slotReports(now: number, maxEntries = 1000): SlotReport[] {
     const reports: SlotReport[] = [];
+    const cap = this.#options.transferRateBps ?? 0;
     for (const r of this.#records.values()) {
-      const rate = elapsedMs > 0 ? Math.round(((r.flushedBytes - r.reportedBytes) * 1000) / elapsedMs) : 0;
-      r.reportedBytes = r.flushedBytes;
-      if (r.slot === 'released' || reports.length >= maxEntries) continue;
+      if (r.slot === 'released') {
+        r.rateSamples.length = 0;
+        continue;
+      }
+      let rate = 0;
+      if (r.slot === 'active') {
+        const measured = this.#measureRate(r, now);
+        if (measured !== undefined && cap === 0) this.#typicalRate = this.#typicalRate === 0 ? measured : 0.8 * this.#typicalRate + 0.2 * measured;
+        // A transfer that has only just started has no rate yet, but it is flowing: report what
+        // it is expected to get (the limit, or what transfers here have been getting), never 0,
+        // which would tell the reception nothing about when the slot frees.
+        rate = measured ?? (cap > 0 ? cap : Math.round(this.#typicalRate));
+      }
+      if (reports.length >= maxEntries) continue;
       reports.push({
         ticketId: r.ticketId,
-        remainingBytes: Math.max(0, r.size - r.delivered.bytes),
-        bytesPerSecond: rate,
+        remainingBytes: Math.max(0, r.size - sentBytes(r)),
+        bytesPerSecond: cap > 0 ? Math.min(cap, rate) : rate,
         releaseBy: r.slot === 'held' ? r.holdUntil : r.slot === 'idle' ? r.idleUntil : r.closesAt,
         state: r.slot,
       });
     }
     return reports;
   }
+
+  /** Bytes/s over the last RATE_WINDOW_MS or more of flow; undefined while the flow is too short to tell. */
+  #measureRate(r: TicketRecord, now: number): number | undefined {
+    const samples = r.rateSamples;
+    samples.push({ at: now, bytes: r.flushedBytes });
+    // Keep the newest sample at least RATE_WINDOW_MS old, and everything after it.
+    while (samples.length > 2 && (samples[1] as RateSample).at <= now - RATE_WINDOW_MS) samples.shift();
+    const from = samples[0] as RateSample;
+    if (now - from.at < MIN_RATE_SPAN_MS) return undefined;
+    return Math.round(((r.flushedBytes - from.bytes) * 1000) / (now - from.at));
+  }
+
+  /** Smoothed rate of the transfers measured here (without a limit), for those not measured yet. */
+  #typicalRate = 0;
 
   /** The window closed and no evidence for unconfirmed bytes can be expected any more. */
   #windowOver(record: TicketRecord, now: number): boolean {
@@ -368,4 +448,13 @@ export class SlotTable {
     this.#consumedBySecond.delete(second);
     for (const id of ids) this.#consumed.delete(id);
   }
+}
+
+/** Bytes of the item flushed under the ticket so far, confirmed or not, overlaps counted once. */
+export function sentBytes(record: TicketRecord): number {
+  if (record.tentative.size === 0) return record.delivered.bytes;
+  const sent = new RangeSet();
+  for (const range of record.delivered.toArray()) sent.add(range);
+  for (const range of record.tentative) sent.add(range);
+  return sent.bytes;
 }

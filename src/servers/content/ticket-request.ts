@@ -137,7 +137,7 @@ function respond(
     }
   }
   const wasActive = record.slot === 'active';
-  const outcome = ctx.slots.beginTransfer(record);
+  const outcome = ctx.slots.beginTransfer(record, ctx.clock.now());
   if (outcome === 'too-many-connections') return refuse(ctx, req, res, 'ticket-too-many-connections');
   if (outcome === 'no-slot') return refuseBusy(ctx, req, res);
   if (outcome === 'ended') return refuse(ctx, req, res, 'ticket-consumed');

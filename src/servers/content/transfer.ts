@@ -24,7 +24,9 @@ export function startTransfer(
   if (ctx.config.deliveryMode === 'accel') return accelTransfer(ctx, req, res, record, served, range);
   const transfer = new Transfer(ctx, req, res, record, range);
   res.writeHead(partial ? 206 : 200, partial ? rangeHeaders(served, range) : served.wholeHeaders);
-  if (served.body !== undefined) {
+  // Under a bandwidth limit even a small item is paced, so it goes through the pump (from the
+  // page cache) rather than in one write.
+  if (served.body !== undefined && ctx.pacing === undefined) {
     transfer.sendBuffer(partial ? served.body.subarray(range.start, range.end) : served.body);
   } else {
     transfer.pumpFile(served.item.path);
@@ -40,6 +42,8 @@ class Transfer {
   /** The bytes this response flushed, until the client confirms them. */
   readonly #tentative: TentativeRange;
   #pump: FilePump | undefined;
+  /** This connection's share of the ticket's bandwidth budget, under a limit. */
+  #budget: { release(): void } | undefined;
   /** Length of the in-memory body, which is flushed in one write. */
   #bufferLength = 0;
 
@@ -62,6 +66,8 @@ class Transfer {
 
   pumpFile(path: string): void {
     const res = this.#res;
+    const budget = this.#ctx.pacing?.acquire(this.#record.ticketId);
+    this.#budget = budget;
     this.#pump = new FilePump(
       res,
       {
@@ -73,6 +79,8 @@ class Transfer {
       },
       this.#range,
       this.#ctx.config.readChunkBytes,
+      2,
+      budget?.pacer,
     );
     this.#pump.start(path);
   }
@@ -91,10 +99,16 @@ class Transfer {
 
   readonly #onClose = (): void => {
     this.#pump?.stop();
+    this.#budget?.release();
     this.#ctx.metrics.stats.activeTransfers--;
     const completion = this.#ctx.slots.endTransfer(this.#record, this.#ctx.clock.now());
     if (completion) this.#ctx.ended(completion);
-    if (!this.#record.ended) this.#ctx.slotsChanged();
+    if (!this.#record.ended) {
+      this.#ctx.slotsChanged();
+      // Everything may have been sent on a connection the client keeps open: free the slot as
+      // soon as the client's side has acknowledged it (delivery-evidence.ts, slot release).
+      if (this.#record.slot === 'idle') this.#ctx.evidence.transferIdle(this.#record);
+    }
     logRequest(this.#ctx, this.#req, this.#res.statusCode, this.#tentative.end - this.#range.start);
   };
 }
@@ -113,6 +127,8 @@ function accelTransfer(
   range: ByteRange,
 ): void {
   const headers = [...served.accelHeaders, 'x-accel-redirect', `${ctx.config.accelPrefix}/${served.item.contentId}`];
+  // nginx paces this response itself; its limit is per connection, not per ticket.
+  if (ctx.config.transferRateBps > 0) headers.push('x-accel-limit-rate', String(ctx.config.transferRateBps));
   if (ctx.accel) headers.push('x-tessera-transfer', ctx.accel.begin(record));
   headers.push('content-length', '0');
   res.writeHead(200, headers);

@@ -81,15 +81,28 @@ const WAITING_STYLE = `<style>[hidden]{display:none!important}
 function refusal(code: string): { heading: string; next: string } {
   switch (code) {
     case 'queue-place-lost':
-      return { heading: 'Your place in line has lapsed', next: 'to order again and get a new place' };
+      return { heading: 'Your place in line has lapsed', next: '<a href="/">Back to the catalogue</a> to order again and get a new place.' };
     case 'ticket-consumed':
-      return { heading: 'This order has been delivered', next: 'to order it again' };
+      return { heading: 'This order has been delivered', next: '<a href="/">Back to the catalogue</a> to order it again.' };
     case 'ticket-expired':
-      return { heading: 'The download window of this order has closed', next: 'to order again' };
+      return { heading: 'The download window of this order has closed', next: '<a href="/">Back to the catalogue</a> to order again.' };
+    case 'unavailable':
+      return { heading: 'The line cannot be checked right now', next: 'This page tries again by itself in a few seconds.' };
     default:
-      return { heading: 'This place in line is not valid', next: 'to order again' };
+      return { heading: 'This place in line is not valid', next: '<a href="/">Back to the catalogue</a> to order again.' };
   }
 }
+
+/** Problem details are written as clauses ("this order has been delivered"); a page shows sentences. */
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  if (trimmed === '') return trimmed;
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}
+
+/** A passing outage must not end the visits of a browser that waits by meta refresh alone. */
+const RETRY_UNAVAILABLE_S = 5;
 
 /** The waiting page. Without JavaScript a meta refresh brings the browser back; with it, waiting.js does better. */
 export function renderWaitingPage(page: WaitingPage): string {
@@ -104,12 +117,11 @@ export function renderWaitingPage(page: WaitingPage): string {
   }
   if (page.kind === 'refused') {
     const { heading, next } = refusal(page.code);
-    return layout(
-      'Tessera — no place in line',
-      `<h1>${heading}</h1>
-<p>${escapeHtml(page.message)} <span class="muted">(${escapeHtml(page.code)})</span></p>
-<p><a href="/">Back to the catalogue</a> ${next}.</p>`,
-    );
+    const body = `<h1>${heading}</h1>
+<p>${escapeHtml(sentence(page.message))} <span class="muted">(${escapeHtml(page.code)})</span></p>
+<p>${next}</p>`;
+    if (page.code === 'unavailable') return layoutWithHead('Tessera — please wait', `<meta http-equiv="refresh" content="${RETRY_UNAVAILABLE_S}">`, body);
+    return layout('Tessera — no place in line', body);
   }
   const w = page.wait;
   const retryS = Math.max(1, Math.ceil((w.retryAt - w.at) / 1000));

@@ -10,7 +10,10 @@ import type { Clock } from '../../core/clock.js';
 import type { RateLimiter } from '../../core/rate-limit.js';
 import type { ReceptionMetrics } from './metrics.js';
 import type { PlacedOrder } from './ordering.js';
+import { createHash } from 'node:crypto';
 import { PAGE_SECURITY_HEADERS, renderCatalogPage, renderWaitingPage, WAITING_SCRIPT } from './pages.js';
+
+const WAITING_SCRIPT_ETAG = `"${createHash('sha256').update(WAITING_SCRIPT).digest('base64url').slice(0, 22)}"`;
 import type { ServerRegistry } from './server-registry.js';
 import type { Outcome, WaitInfo, WaitingRoom } from './waiting-room.js';
 
@@ -264,7 +267,12 @@ export async function buildPublicApp(deps: PublicAppDeps): Promise<FastifyInstan
     let status = 200;
     try {
       const outcome = await browserOutcome(request, 0);
-      html = outcome.kind === 'admitted' ? renderWaitingPage({ kind: 'admitted', ticketUrl: outcome.placed.ticketUrl, title: outcome.placed.content.title }) : renderWaitingPage({ kind: 'waiting', wait: outcome.wait });
+      if (outcome.kind === 'admitted') {
+        html = renderWaitingPage({ kind: 'admitted', ticketUrl: outcome.placed.ticketUrl, title: outcome.placed.content.title });
+      } else {
+        const content = await deps.db.catalogue.getContent(outcome.wait.contentId);
+        html = renderWaitingPage(content ? { kind: 'waiting', wait: outcome.wait, title: content.title } : { kind: 'waiting', wait: outcome.wait });
+      }
       if (outcome.kind === 'waiting') void reply.header('set-cookie', queueCookie(outcome.wait.orderId, outcome.wait.queueToken, request.protocol === 'https'));
     } catch (error) {
       if (!(error instanceof TesseraError)) throw error;
@@ -285,7 +293,8 @@ export async function buildPublicApp(deps: PublicAppDeps): Promise<FastifyInstan
   });
 
   app.get('/assets/waiting.js', { schema: { hide: true } }, async (_request, reply) =>
-    reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(WAITING_SCRIPT),
+    // Revalidated on every use: the script changes together with the page that loads it.
+    reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').header('etag', WAITING_SCRIPT_ETAG).header('x-content-type-options', 'nosniff').send(WAITING_SCRIPT),
   );
 
   app.get<{ Params: { id: string } }>('/orders/:id', {

@@ -122,6 +122,11 @@ export class ServerRegistry {
     return [...this.#servers.entries()].map(([id, e]) => this.#view(id, e)).sort((a, b) => a.serverId.localeCompare(b.serverId));
   }
 
+  /** Slots of the live, non-draining servers. */
+  totalCapacity(): number {
+    return this.list().reduce((sum, s) => sum + (s.live && !s.report.draining ? s.report.capacity : 0), 0);
+  }
+
   liveServerIds(): string[] {
     return this.list().filter((s) => s.live).map((s) => s.serverId);
   }

@@ -149,8 +149,10 @@ export class WaitingRoom {
       const wait = Math.min(Math.max(0, waitMs), this.#s.maxPollMs);
       const touched = await unavailableOnFailure(() => d.db.orders.touchQueued(order.id, now + wait + this.#s.graceMs, now));
       if (!touched) throw new TesseraError('queue-place-lost');
+      // Listen before the pass: it may admit this very order.
+      const admitted = wait > 0 ? this.#waitForAdmission(order.id, wait) : Promise.resolve();
       await this.#pass();
-      if (wait > 0) await this.#waitForAdmission(order.id, wait);
+      await admitted;
     }
     return this.#outcomeOf(order.id, content);
   }
@@ -201,8 +203,10 @@ export class WaitingRoom {
     const predicted = view.predictedAt.get(order.id);
     const estimatedWaitMs = predicted === undefined || !Number.isFinite(predicted) ? this.#fallbackWaitMs(position) : Math.max(0, predicted - now);
     // Come back early enough to be long-polling when the turn comes; never stay away so long
-    // that the estimate goes stale.
-    const sleepMs = Math.min(this.#s.maxSleepMs, Math.max(0, estimatedWaitMs - this.#s.maxPollMs / 2));
+    // that the estimate goes stale. Those who could be next whenever any slot frees (as many as
+    // there are slots) come straight back: a transfer can end much sooner than predicted.
+    const nextUp = position <= d.servers.totalCapacity();
+    const sleepMs = nextUp ? 0 : Math.min(this.#s.maxSleepMs, Math.max(0, estimatedWaitMs - this.#s.maxPollMs / 2));
     const retryAt = now + sleepMs;
     await unavailableOnFailure(() => d.db.orders.touchQueued(order.id, retryAt + this.#s.graceMs, now));
     const outflow = this.#outflowPerS(now);
