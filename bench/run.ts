@@ -446,7 +446,9 @@ async function main(): Promise<number> {
     generated.push(
       `### A 1 KiB item, requests per second\n\n${smallTable(small, baseline(small))}\n\n` +
         `Runs with notices are shortened so that at most ${fmtInt(MAX_NOTICES_PER_RUN)} notices are sent before each; ` +
-        `the control channel accepted them at: ${notices || '–'}.`,
+        `the control channel accepted them at: ${notices || '–'}. ` +
+        `Over the whole bench the reception stub acknowledged ${fmtInt(stub.completions)} completions: ` +
+        `${fmtInt(stub.singles)} one per request, ${fmtInt(stub.completions - stub.singles)} in ${fmtInt(stub.batches)} batches.`,
     );
   }
   if (largeOne.length > 0) generated.push(`### A 256 MiB download over loopback\n\n${largeTable(largeOne, largeMany, baseline(largeOne), baseline(largeMany), PARALLEL_DOWNLOADS)}`);

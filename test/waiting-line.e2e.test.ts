@@ -82,7 +82,7 @@ describe('waiting in line when every server is busy', { timeout: 180_000 }, () =
 
   test('busy: 503 with position, estimate, retry time and token; admission in arrival order; a forged token is refused', async () => {
     const first = await post(cluster, { contentId: itemId });
-    assert.equal(first.status, 201, JSON.stringify(first.body));
+    assert.equal(first.status, 201, `${JSON.stringify(first.body)}\n${(cluster.logs.get('reception') ?? []).slice(-15).join('\n')}\n${(cluster.logs.get('cs-1') ?? []).slice(-10).join('\n')}`);
     const holder = await holdSlot((first.body['ticket'] as { url: string }).url);
 
     const b = await post(cluster, { contentId: itemId });

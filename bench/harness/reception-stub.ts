@@ -5,7 +5,7 @@ import { controlToken, type ServerKeySet } from '../../src/core/ticket/ticket-ke
 import { LOOPBACK } from './net.js';
 
 // The reception's control endpoint, played by the bench: it answers load reports with the
-// server's key set and acknowledges completions. It is kept as cheap as it can be (no JSON
+// server's key set and acknowledges completions, one by one or in batches. It is kept as cheap as it can be (no JSON
 // parsing of completions), because it shares the machine with the server under test; its CPU
 // time is counted apart in every measurement.
 
@@ -19,7 +19,12 @@ export class ReceptionStub {
   readonly #keySets = new Map<string, { readonly reply: string; readonly version: string; readonly token: string }>();
   readonly #seen = new Map<string, ServerSeen>();
   readonly #server: Server;
+  /** Completions acknowledged, one by one or in batches. */
   completions = 0;
+  /** Batches acknowledged (POST /control/completion-batches). */
+  batches = 0;
+  /** Completions acknowledged one per request (POST /control/completions). */
+  singles = 0;
   #url = '';
 
   constructor(root: Buffer) {
@@ -37,6 +42,25 @@ export class ReceptionStub {
         req.resume();
         req.once('end', () => {
           this.completions++;
+          this.singles++;
+          res.writeHead(204);
+          res.end();
+        });
+        return;
+      }
+      if (req.url === CONTROL_PATHS.completionBatches) {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.once('end', () => {
+          let count = 0;
+          try {
+            const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { completions?: unknown };
+            if (Array.isArray(body.completions)) count = body.completions.length;
+          } catch {
+            // Counted as none: the bench then waits the settle timeout, and the log shows it.
+          }
+          this.completions += count;
+          this.batches++;
           res.writeHead(204);
           res.end();
         });

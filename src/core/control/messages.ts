@@ -46,6 +46,8 @@ export interface LoadReport {
   readonly seq: number;
   /** True while the server is draining: it accepts no new notices. */
   readonly draining: boolean;
+  /** Bandwidth limit of one ticket's transfer, bytes/s; 0 when unlimited. Lets the reception predict service times before it has seen a transfer. */
+  readonly transferRateLimit?: number;
 }
 
 export interface LoadReportReply {

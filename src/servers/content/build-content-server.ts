@@ -160,6 +160,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
       sentAt: now,
       seq: ++seq,
       draining,
+      transferRateLimit: config.transferRateBps,
     };
   };
 

@@ -43,6 +43,8 @@ interface Pending {
   readonly range: TentativeRange;
   dueAt: number;
   settled: boolean;
+  /** The connection closed in order (FIN both ways, no reset). */
+  closedInOrder?: boolean;
 }
 
 export interface DeliveryEvidenceOptions {
@@ -194,7 +196,10 @@ export class DeliveryEvidence {
         // Closed by this side (Connection: close, idle timeout): the kernel still sends and
         // tracks what is unacknowledged; look at it on the next sweep.
         const now = this.#options.clock.now();
-        for (const e of left) e.dueAt = Math.min(e.dueAt, now);
+        for (const e of left) {
+          e.closedInOrder = true;
+          e.dueAt = Math.min(e.dueAt, now);
+        }
       }
     });
   }
@@ -219,6 +224,11 @@ export class DeliveryEvidence {
       if (left === 0) {
         this.#takeFromSocket(entry);
         this.#confirm(entry, entry.range.end);
+      } else if (left === undefined && entry.closedInOrder === true) {
+        // Gone from the kernel's tables after an orderly close: the peer acknowledged our FIN,
+        // which TCP sequences after every data byte, so every byte was acknowledged.
+        this.#takeFromSocket(entry);
+        this.#confirm(entry, entry.range.end);
       } else if (left === undefined && entry.socket.destroyed) {
         // Closed and gone from the kernel's tables without showing all bytes acknowledged
         // (reset): only a resume can confirm it.
@@ -237,7 +247,10 @@ export class DeliveryEvidence {
     if (entries.length === 0) return;
     const key = (entries[0] as Pending).key;
     const unacked = this.#unacked(key === undefined ? new Set() : new Set([key]));
-    let left = unacked === undefined ? 0 : key === undefined ? Number.POSITIVE_INFINITY : (unacked.get(key) ?? Number.POSITIVE_INFINITY);
+    // Not in the kernel's tables any more: the connection finished closing in order (a reset
+    // never reaches here: it emits no 'end'), and the peer's ACK of our FIN, sequenced after
+    // every data byte, means nothing is unacknowledged. On loopback that takes microseconds.
+    let left = unacked === undefined ? 0 : key === undefined ? Number.POSITIVE_INFINITY : (unacked.get(key) ?? 0);
     // The unacknowledged bytes are the last ones written: walk back from the newest response.
     for (let i = entries.length - 1; i >= 0; i--) {
       const entry = entries[i] as Pending;

@@ -79,6 +79,7 @@ const loadReportSchema = {
     sentAt: num,
     seq: { type: 'integer', minimum: 0 },
     draining: { type: 'boolean' },
+    transferRateLimit: num,
   },
 } as const;
 

@@ -80,6 +80,7 @@ export class Ordering {
       equalLoadBand: 0.1,
       staleAfterMs: d.config.staleAfterMs,
     });
+    if (ranked.length === 0) d.logger.debug({ orderId: order.id, candidates: d.servers.candidates(holders) }, 'no server can take the order now');
     for (const serverId of ranked) {
       const server = d.servers.get(serverId);
       if (!server) continue;
@@ -96,6 +97,7 @@ export class Ordering {
         holdUntil: now + d.config.holdS * 1000,
         maxConnections: d.config.maxConnectionsPerTicket,
       };
+      const sentAt = d.clock.now();
       const outcome = await d.contentServers.sendNotice(serverId, server.controlUrl, notice);
       if (outcome.kind === 'refused') {
         d.metrics.noticesRefused.inc({ server: serverId, reason: outcome.code });
@@ -103,7 +105,7 @@ export class Ordering {
         d.logger.debug({ serverId, orderId: order.id, reason: outcome.code }, 'notice refused; trying the next server');
         continue;
       }
-      d.servers.noteNotice(serverId, content.size);
+      d.servers.noteNotice(serverId, content.size, sentAt);
       let ticketed: OrderRecord | undefined;
       try {
         ticketed = await d.db.orders.markTicketed(order.id, {

@@ -53,13 +53,16 @@ export class ServerRegistry {
     const recentNotices = (previous?.recentNotices ?? []).filter((n) => n.at > report.sentAt);
     const recentReleases = (previous?.recentReleases ?? []).filter((t) => t > report.sentAt);
     const rates = report.slots.filter((slot) => slot.state === 'active' && slot.bytesPerSecond > 0).map((slot) => slot.bytesPerSecond);
-    const perTransferRate = rates.length > 0 ? rates.reduce((a, b) => a + b, 0) / rates.length : (previous?.perTransferRate ?? 0);
+    const limit = report.transferRateLimit ?? 0;
+    const observed = rates.length > 0 ? rates.reduce((a, b) => a + b, 0) / rates.length : (previous?.perTransferRate ?? 0);
+    const perTransferRate = observed > 0 ? observed : limit;
     this.#servers.set(report.serverId, { report, receivedAt: now, recentNotices, recentReleases, fullSinceReport: false, perTransferRate });
     return isNew;
   }
 
-  noteNotice(serverId: string, bytes: number): void {
-    this.#servers.get(serverId)?.recentNotices.push({ at: this.#clock.now(), bytes });
+  /** A notice sent at `sentAt` (before the server could count it) took a slot for an item of `bytes`. */
+  noteNotice(serverId: string, bytes: number, sentAt: number): void {
+    this.#servers.get(serverId)?.recentNotices.push({ at: sentAt, bytes });
   }
 
   noteFull(serverId: string): void {
@@ -67,10 +70,14 @@ export class ServerRegistry {
     if (entry) entry.fullSinceReport = true;
   }
 
-  /** A ticket on this server ended (a completion arrived): its slot is free before the next report says so. */
-  noteRelease(serverId: string): void {
+  /**
+   * A ticket on this server ended (a completion arrived): its slot is free before the next
+   * report says so — unless the last report already shows it gone (completions can trail the
+   * slot's release).
+   */
+  noteRelease(serverId: string, ticketId: string): void {
     const entry = this.#servers.get(serverId);
-    if (!entry) return;
+    if (!entry || !entry.report.slots.some((slot) => slot.ticketId === ticketId)) return;
     entry.recentReleases.push(this.#clock.now());
     entry.fullSinceReport = false;
   }

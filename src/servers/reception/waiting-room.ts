@@ -164,7 +164,7 @@ export class WaitingRoom {
 
   /** A content server reported an order done: learn its service time, and let the line move. */
   noteCompletion(order: OrderRecord, endedAt: number, delivered: boolean): void {
-    if (order.serverId !== null) this.#d.servers.noteRelease(order.serverId);
+    if (order.serverId !== null && order.ticketId !== null) this.#d.servers.noteRelease(order.serverId, order.ticketId);
     if (delivered) this.#history.record(endedAt - order.updatedAt);
     this.kick();
   }
@@ -307,7 +307,8 @@ export class WaitingRoom {
       position.set(order.id, i + 1);
       predictedAt.set(order.id, predicted[i] ?? Infinity);
     });
-    this.#view = { at: now, position, predictedAt, length: waiting.length };
+    // Passes and returning clients rebuild concurrently; an older snapshot never replaces a newer one.
+    if (now >= this.#view.at) this.#view = { at: now, position, predictedAt, length: waiting.length };
     d.metrics.lineLength.set(waiting.length);
     return this.#view;
   }
