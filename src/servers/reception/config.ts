@@ -61,7 +61,8 @@ export function loadReceptionConfig(env: NodeJS.ProcessEnv): Readonly<ReceptionC
     keyGraceS,
     maxUploadBytes: envInt(env, 'TESSERA_MAX_UPLOAD_BYTES', 8 * 1024 ** 3, 1, Number.MAX_SAFE_INTEGER),
     queueGraceS: envInt(env, 'TESSERA_QUEUE_GRACE_S', 30, 1, 3600),
-    queueMax: envInt(env, 'TESSERA_QUEUE_MAX', 10_000, 1, 1_000_000),
+    // 0: no line at all, every busy answer is a plain 503 (for comparison benchmarks).
+    queueMax: envInt(env, 'TESSERA_QUEUE_MAX', 10_000, 0, 1_000_000),
     orderRatePerS: envInt(env, 'TESSERA_ORDER_RATE_PER_S', 5, 1, 1_000_000),
     orderBurst: envInt(env, 'TESSERA_ORDER_BURST', 20, 1, 1_000_000),
   });

@@ -272,7 +272,7 @@ export class WaitingRoom {
       d.metrics.orders.inc({ outcome: 'left-the-line' });
       this.#admitted.emit(lapsed.id);
     }
-    const line = await d.db.orders.listQueued(now, this.#s.maxLine);
+    const line = this.#s.maxLine > 0 ? await d.db.orders.listQueued(now, this.#s.maxLine) : [];
     let admittedCount = 0;
     for (const order of line) {
       const content = this.#contents.get(order.contentId) ?? (await d.ordering.content(order.contentId));
@@ -291,7 +291,7 @@ export class WaitingRoom {
   async #rebuildView(line?: readonly OrderRecord[]): Promise<LineView> {
     const d = this.#d;
     const now = d.clock.now();
-    const waiting = line ?? (await d.db.orders.listQueued(now, this.#s.maxLine));
+    const waiting = line ?? (this.#s.maxLine > 0 ? await d.db.orders.listQueued(now, this.#s.maxLine) : []);
     const sizes: { size: number }[] = [];
     for (const order of waiting) {
       const content = this.#contents.get(order.contentId) ?? (await d.ordering.content(order.contentId));
