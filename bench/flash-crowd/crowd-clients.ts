@@ -37,6 +37,7 @@ function str(value: unknown): string | null {
 function recorder(record: ClientRecord): (status: number, body: string, at: number) => void {
   return (status, body, at) => {
     record.statuses[String(status)] = (record.statuses[String(status)] ?? 0) + 1;
+    record.firstAnswerAt ??= at;
     if (status !== 503) return;
     let json: Record<string, unknown>;
     try {
@@ -74,7 +75,7 @@ function counting(record: ClientRecord, fetch: typeof globalThis.fetch): typeof 
 }
 
 async function download(ctx: ClientContext, record: ClientRecord, ticketUrl: string): Promise<void> {
-  const done = await discardDownload(ticketUrl, record.localAddress, ctx.item.size, DOWNLOAD_IDLE_MS, ctx.signal);
+  const done = await discardDownload(ticketUrl, ctx.agent, record.localAddress, ctx.item.size, DOWNLOAD_IDLE_MS, ctx.signal);
   record.downloadStartAt = done.startAt;
   record.firstByteAt = done.firstByteAt;
   record.downloadEndAt = done.endAt;

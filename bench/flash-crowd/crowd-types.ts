@@ -48,6 +48,8 @@ export interface ClientRecord {
   readonly plannedAt: number;
   /** When its first request went out. */
   arrivedAt: number | null;
+  /** When the first answer of any kind came back. */
+  firstAnswerAt: number | null;
   /** Requests to the reception (every try and every check). */
   requests: number;
   /** Answers from the reception by status code ("201", "503", ...; "error" for no answer). */

@@ -1,12 +1,13 @@
-import { request } from 'node:http';
+import { request, type Agent } from 'node:http';
 
 // Fetches a permission ticket URL from a chosen loopback address and throws the bytes away,
 // counting them: two thousand clients writing and hashing files would measure the disk, not
 // the waiting line. The length is checked against the catalogue's size; the client library's
 // SHA-256-verified download is tested elsewhere (test/waiting-crowd.e2e.test.ts).
 //
-// A fresh connection per download (agent: false), closed when the body ends, as a browser or
-// curl fetching one large file does.
+// Over a keep-alive agent, as the client library's downloadTicket does (Node's global agent keeps
+// connections alive): the content server then frees the slot once the client's side has
+// acknowledged the last byte, not when the connection closes.
 
 export interface DiscardedDownload {
   readonly startAt: number;
@@ -15,12 +16,19 @@ export interface DiscardedDownload {
   readonly bytes: number;
 }
 
-export function discardDownload(url: string, localAddress: string, expectedBytes: number, idleTimeoutMs: number, signal?: AbortSignal): Promise<DiscardedDownload> {
+export function discardDownload(
+  url: string,
+  agent: Agent,
+  localAddress: string,
+  expectedBytes: number,
+  idleTimeoutMs: number,
+  signal?: AbortSignal,
+): Promise<DiscardedDownload> {
   return new Promise((resolve, reject) => {
     const startAt = Date.now();
     let firstByteAt = 0;
     let bytes = 0;
-    const req = request(url, { method: 'GET', agent: false, localAddress, headers: { 'user-agent': 'tessera-bench-crowd' } });
+    const req = request(url, { method: 'GET', agent, localAddress, headers: { 'user-agent': 'tessera-bench-crowd' } });
     const onAbort = (): void => {
       req.destroy(new Error('aborted'));
     };

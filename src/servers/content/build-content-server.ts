@@ -119,6 +119,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
 
   const outbox = new CompletionOutbox({
     logger,
+    minBatchGapMs: 20,
     send: async (completion) => {
       const reply = await reception.postJson(CONTROL_PATHS.completions, completion, requestTimeoutMs);
       return reply.status >= 200 && reply.status < 300;

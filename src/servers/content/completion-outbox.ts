@@ -11,7 +11,11 @@ import type { Logger } from '../../observability/logger.js';
 // Sending one HTTP request per completion costs the content server more CPU than serving a
 // small item does, so when the reception offers a batch endpoint the outbox sends everything
 // pending in one request. It probes for it, falls back to one-by-one on 404/405, and probes
-// again now and then, so a reception upgraded later is picked up without a restart.
+// again now and then, so a reception upgraded later is picked up without a restart. Batches start
+// at least `minBatchGapMs` apart: a lone completion still leaves at once, but under load the
+// completions of that interval share one request (each request costs about 100 µs of HTTP
+// client work; at thousands of tickets a second, sending a batch whenever the previous one was
+// answered made a request every millisecond or two).
 
 export type BatchAnswer = 'acknowledged' | 'unsupported' | 'refused';
 
@@ -29,6 +33,8 @@ export interface CompletionOutboxOptions {
   readonly batchProbeIntervalMs?: number;
   /** Beyond this many pending completions the oldest are dropped (logged): memory stays bounded. */
   readonly maxPending?: number;
+  /** Least time between the starts of two batches (ms); 0 (default) sends as soon as one is answered. */
+  readonly minBatchGapMs?: number;
 }
 
 export class CompletionOutbox {
@@ -46,6 +52,9 @@ export class CompletionOutbox {
   #batches: boolean;
   #probeBatchesAt = 0;
   #idleWaiters: (() => void)[] = [];
+  #lastBatchAt = Number.NEGATIVE_INFINITY;
+  /** Set while waiting for minBatchGapMs to pass. */
+  #gapTimer: NodeJS.Timeout | undefined;
 
   constructor(options: CompletionOutboxOptions) {
     this.#options = options;
@@ -92,6 +101,8 @@ export class CompletionOutbox {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#gapTimer);
+    this.#gapTimer = undefined;
     if (this.pending > 0) this.#options.logger.warn({ pending: this.pending }, 'stopping with unsent completions');
   }
 
@@ -101,8 +112,21 @@ export class CompletionOutbox {
       // While failing, probe with one request at a time; batches go one at a time anyway.
       if ((this.#failing || this.#batches) && this.#inFlight > 0) return;
       if (this.#inFlight >= this.#concurrency) return;
-      if (this.#batches) this.#sendBatch();
-      else this.#sendOne();
+      if (this.#batches) {
+        if (this.#gapTimer !== undefined) return;
+        const wait = this.#lastBatchAt + (this.#options.minBatchGapMs ?? 0) - Date.now();
+        if (wait > 0) {
+          this.#gapTimer = setTimeout(() => {
+            this.#gapTimer = undefined;
+            this.#pump();
+          }, wait);
+          return;
+        }
+        this.#lastBatchAt = Date.now();
+        this.#sendBatch();
+      } else {
+        this.#sendOne();
+      }
     }
   }
 

@@ -3,7 +3,9 @@ import type { Completion } from '../../core/control/messages.js';
 import type { ProblemCode } from '../../core/errors.js';
 
 // The content server's Prometheus metrics. The hot path only bumps plain numbers in `stats`;
-// prom-client reads them at scrape time, so serving a request never hashes a label set.
+// prom-client reads them at scrape time, so serving a request never hashes a label set. (Even a
+// cached labelled child does: prom-client's child.inc() hashes its labels on every call, about
+// 1.5 µs, once per completion and per refusal.)
 
 export interface ContentStats {
   ticketsAccepted: number;
@@ -19,11 +21,16 @@ export interface ContentMetrics {
 
 export function createContentMetrics(registry: Registry, slotsTaken: () => number): ContentMetrics {
   const stats: ContentStats = { ticketsAccepted: 0, bytesServed: 0, activeTransfers: 0 };
-  const refusedTotal = new Counter({
+  const refusedCounts = new Map<ProblemCode, number>();
+  new Counter({
     name: 'tickets_refused_total',
     help: 'Requests under a ticket refused, by problem code',
     labelNames: ['reason'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, count] of refusedCounts) this.labels(reason).inc(count);
+    },
   });
   new Counter({
     name: 'tickets_accepted_total',
@@ -59,17 +66,21 @@ export function createContentMetrics(registry: Registry, slotsTaken: () => numbe
       this.set(slotsTaken());
     },
   });
-  const completionsTotal = new Counter({
+  const completions = { completed: 0, expired: 0 };
+  new Counter({
     name: 'completions_total',
     help: 'Tickets ended, by outcome (completed: consumed; expired: window closed first)',
     labelNames: ['outcome'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      this.labels('completed').inc(completions.completed);
+      this.labels('expired').inc(completions.expired);
+    },
   });
-  const completedChild = completionsTotal.labels('completed');
-  const expiredChild = completionsTotal.labels('expired');
   return {
     stats,
-    refused: (reason) => refusedTotal.labels(reason).inc(),
-    completed: (outcome) => (outcome === 'completed' ? completedChild : expiredChild).inc(),
+    refused: (reason) => refusedCounts.set(reason, (refusedCounts.get(reason) ?? 0) + 1),
+    completed: (outcome) => completions[outcome]++,
   };
 }

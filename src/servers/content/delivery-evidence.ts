@@ -27,13 +27,26 @@ import { connectionKey, readUnackedBytes, unackedBytesAvailable } from './unacke
 // keep-alive agent) shows nothing for `confirmAfterMs`, and its slot would sit idle all that
 // while, with the line at the reception waiting for it. So when the last connection of a ticket
 // closes its response and everything of the item has been sent (delivered ∪ complete responses
-// awaiting evidence), the connections are looked at every SLOT_CHECK_MS (backing off): once the
-// client's side has acknowledged every byte, nothing more is being sent for the ticket and its
+// awaiting evidence), the connections are looked at FIRST_SLOT_CHECK_MS later, then again while
+// bytes are in flight (backing off, and within a CPU budget for /proc): once the client's side
+// has acknowledged every byte, nothing more is being sent for the ticket and its
 // slot is released (SlotTable.releaseSent). Consumption still waits for the evidence above, so
 // a client that vanishes now can still resume (taking a slot again if one is free).
 
-/** How often idle tickets' connections are looked at for the slot release (backing off to 16×). */
+/**
+ * An idle ticket's connections are first looked at this long after it went idle: past Linux's
+ * 40-ms delayed ACK, so one look usually settles it, and a client that keeps requesting has
+ * shown by then that it read the answer (rule 1) and costs no look at all.
+ */
+const FIRST_SLOT_CHECK_MS = 50;
+/** While its bytes are in flight, a ticket is looked at again after 1, 2, 4 ... 16 times this. */
 const SLOT_CHECK_MS = 25;
+/**
+ * Reading /proc costs milliseconds on a host with a large connection table (unacked-bytes.ts),
+ * so the slot checks read it at most once per this many times what the last read cost: at most
+ * 1/20 of a core, however many tickets go idle. Where a read is cheap, SLOT_CHECK_MS rules.
+ */
+const READ_COST_FACTOR = 20;
 
 interface Pending {
   readonly socket: Socket;
@@ -65,9 +78,13 @@ export class DeliveryEvidence {
   #due: Pending[] = [];
   /** The unsettled responses of each ticket. */
   readonly #byRecord = new Map<TicketRecord, Set<Pending>>();
-  /** Idle tickets whose slot may go once their bytes are acknowledged: ticks to skip, and tries so far. */
-  readonly #slotChecks = new Map<TicketRecord, { skip: number; tries: number }>();
+  /** Idle tickets whose slot may go once their bytes are acknowledged: when to look (performance.now()), tries so far. */
+  readonly #slotChecks = new Map<TicketRecord, { dueAt: number; tries: number }>();
   #slotTimer: NodeJS.Timeout | undefined;
+  #slotTimerAt = Number.POSITIVE_INFINITY;
+  /** When the slot checks last read /proc (performance.now()), and what a read costs (ms, smoothed). */
+  #lastSlotRead = Number.NEGATIVE_INFINITY;
+  #readCostMs = 0;
 
   constructor(options: DeliveryEvidenceOptions) {
     this.#options = options;
@@ -110,18 +127,31 @@ export class DeliveryEvidence {
    */
   transferIdle(record: TicketRecord): void {
     if (record.ended || record.slot !== 'idle' || !this.#wholeSent(record)) return;
-    this.#slotChecks.set(record, { skip: 0, tries: 0 });
-    if (this.#slotTimer === undefined) {
-      this.#slotTimer = setInterval(() => this.#checkSlots(), SLOT_CHECK_MS);
-      this.#slotTimer.unref();
-    }
+    const dueAt = performance.now() + FIRST_SLOT_CHECK_MS;
+    this.#slotChecks.set(record, { dueAt, tries: 0 });
+    this.#armSlotTimer(dueAt);
   }
 
   /** Stops the slot checks (the server is stopping). */
   close(): void {
-    clearInterval(this.#slotTimer);
+    clearTimeout(this.#slotTimer);
     this.#slotTimer = undefined;
+    this.#slotTimerAt = Number.POSITIVE_INFINITY;
     this.#slotChecks.clear();
+  }
+
+  /** Runs the slot checks at `dueAt`, or as soon after it as the read budget allows. */
+  #armSlotTimer(dueAt: number): void {
+    const at = Math.max(dueAt, this.#lastSlotRead + Math.max(SLOT_CHECK_MS, READ_COST_FACTOR * this.#readCostMs));
+    if (this.#slotTimer !== undefined && this.#slotTimerAt <= at) return;
+    clearTimeout(this.#slotTimer);
+    this.#slotTimerAt = at;
+    this.#slotTimer = setTimeout(() => {
+      this.#slotTimer = undefined;
+      this.#slotTimerAt = Number.POSITIVE_INFINITY;
+      this.#checkSlots();
+    }, Math.max(0, at - performance.now()));
+    this.#slotTimer.unref();
   }
 
   /** delivered ∪ the ranges of complete responses still awaiting evidence covers the item. */
@@ -133,16 +163,21 @@ export class DeliveryEvidence {
   }
 
   #checkSlots(): void {
+    const now = performance.now();
     const due: TicketRecord[] = [];
+    let nextDue = Number.POSITIVE_INFINITY;
     for (const [record, check] of this.#slotChecks) {
       if (record.ended || record.slot !== 'idle' || !this.#wholeSent(record)) this.#slotChecks.delete(record);
-      else if (check.skip > 0) check.skip--;
-      else due.push(record);
+      else if (check.dueAt <= now) due.push(record);
+      else nextDue = Math.min(nextDue, check.dueAt);
     }
     if (due.length > 0) {
       const keys = new Set<string>();
       for (const record of due) for (const entry of this.#byRecord.get(record) ?? []) if (entry.key !== undefined) keys.add(entry.key);
       const unacked = this.#unacked(keys);
+      const done = performance.now();
+      this.#lastSlotRead = done;
+      this.#readCostMs = this.#readCostMs === 0 ? done - now : 0.7 * this.#readCostMs + 0.3 * (done - now);
       for (const record of due) {
         const verdict = this.#acknowledged(record, unacked);
         if (verdict === 'yes') {
@@ -153,16 +188,16 @@ export class DeliveryEvidence {
           this.#slotChecks.delete(record);
         } else {
           // Still in flight (a slow client, or a delayed ACK, up to 40 ms on Linux): look again
-          // on the next tick, then after 2, 4 ... 16 ticks.
+          // after 1, 2, 4 ... 16 × SLOT_CHECK_MS.
           const check = this.#slotChecks.get(record);
-          if (check) check.skip = Math.min(16, 2 ** check.tries++) - 1;
+          if (check) {
+            check.dueAt = now + Math.min(16, 2 ** check.tries++) * SLOT_CHECK_MS;
+            nextDue = Math.min(nextDue, check.dueAt);
+          }
         }
       }
     }
-    if (this.#slotChecks.size === 0) {
-      clearInterval(this.#slotTimer);
-      this.#slotTimer = undefined;
-    }
+    if (this.#slotChecks.size > 0) this.#armSlotTimer(nextDue);
   }
 
   #acknowledged(record: TicketRecord, unacked: Map<string, number> | undefined): 'yes' | 'not-yet' | 'unknown' {
@@ -242,6 +277,13 @@ export class DeliveryEvidence {
     this.#due = waiting;
   }
 
+  /**
+   * The client closed its side (FIN). Its connection is looked at now, one read of /proc per
+   * close: Node's HTTP server answers the FIN with its own within this same turn of the event
+   * loop, and once our FIN is acknowledged the connection leaves the kernel's tables, where a
+   * later look could no longer tell an orderly close from a reset by a client that closed with
+   * bytes still in flight. (Measured: a setImmediate after 'end' already finds it gone.)
+   */
   #clientClosed(list: Pending[]): void {
     const entries = list.splice(0);
     if (entries.length === 0) return;
@@ -264,6 +306,7 @@ export class DeliveryEvidence {
       }
     }
   }
+
 
   #settle(entry: Pending): void {
     entry.settled = true;
@@ -291,6 +334,9 @@ export class DeliveryEvidence {
       until >= entry.range.end
         ? this.#options.slots.confirm(entry.record, entry.range, now)
         : this.#options.slots.confirmUpTo(entry.record, until, now);
-    if (completion) this.#options.ended(completion);
+    if (completion) {
+      this.#slotChecks.delete(entry.record);
+      this.#options.ended(completion);
+    }
   }
 }

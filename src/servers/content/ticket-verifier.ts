@@ -4,8 +4,12 @@ import { checkWindow, verifyTicket, type KeyLookup, type TicketClaims } from '..
 // ticket pay for the AES-GCM open once. Only successes are cached: a refusal may turn into an
 // acceptance later (keys arrive, not-before passes). The window is re-checked on every hit;
 // the cache is emptied whenever the key set changes, so a retired key takes effect at once.
-// Bounded: when full, the oldest entry goes (insertion order), which is what a ticket's short
-// life makes right.
+// Bounded, in two generations of at most half the entries each: when the young one is full it
+// becomes the old one and the old one is dropped, so the newest half is always kept, which is
+// what a ticket's short life makes right. (Evicting one oldest entry per insert through
+// `map.keys().next()` costs 8–10 µs at 10,000 entries: V8's iterator walks every deleted slot
+// left at the front of the table, and with a fresh ticket per request that was a tenth of the
+// request.)
 
 export interface TicketVerifierOptions {
   readonly audience: string;
@@ -16,17 +20,19 @@ export interface TicketVerifierOptions {
 
 export class TicketVerifier {
   readonly #options: TicketVerifierOptions;
-  readonly #max: number;
-  readonly #cache = new Map<string, TicketClaims>();
+  /** Entries per generation. */
+  readonly #half: number;
+  #young = new Map<string, TicketClaims>();
+  #old = new Map<string, TicketClaims>();
 
   constructor(options: TicketVerifierOptions) {
     this.#options = options;
-    this.#max = options.maxEntries ?? 10_000;
+    this.#half = Math.max(1, Math.floor((options.maxEntries ?? 10_000) / 2));
   }
 
   /** Throws TesseraError with the refusal code. */
   verify(ticket: string, nowMs: number): TicketClaims {
-    const cached = this.#cache.get(ticket);
+    const cached = this.#young.get(ticket) ?? this.#old.get(ticket);
     if (cached !== undefined) {
       checkWindow(cached, nowMs, this.#options.clockToleranceS);
       return cached;
@@ -37,23 +43,25 @@ export class TicketVerifier {
       nowMs,
       clockToleranceS: this.#options.clockToleranceS,
     });
-    if (this.#cache.size >= this.#max) {
-      const oldest = this.#cache.keys().next();
-      if (oldest.done !== true) this.#cache.delete(oldest.value);
+    if (this.#young.size >= this.#half) {
+      this.#old = this.#young;
+      this.#young = new Map();
     }
-    this.#cache.set(ticket, claims);
+    this.#young.set(ticket, claims);
     return claims;
   }
 
   forget(ticket: string): void {
-    this.#cache.delete(ticket);
+    this.#young.delete(ticket);
+    this.#old.delete(ticket);
   }
 
   clear(): void {
-    this.#cache.clear();
+    this.#young.clear();
+    this.#old.clear();
   }
 
   get size(): number {
-    return this.#cache.size;
+    return this.#young.size + this.#old.size;
   }
 }
