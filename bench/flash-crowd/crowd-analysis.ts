@@ -116,9 +116,11 @@ export interface SystemAnalysis {
   readonly utilisationWhileLine: Utilisation | null;
   readonly utilisationWhileWaiting: Utilisation;
   readonly estimates: EstimateAnalysis | null;
-  /** Line only: reception's admission → the client's 201, seconds (a client away when its turn came). */
-  readonly admissionToTicket: Spread | null;
+  /** The reception's admission → the client's 201, seconds (a client away when its turn came, or a slow answer). */
+  readonly admissionToTicket: Spread;
+  /** Clients whose 201 came more than AWAY_MS after their admission. */
   readonly awayAtAdmission: number;
+  readonly admissionTimesFromDatabase: number;
   /** 201 → first byte, seconds. */
   readonly ticketToFirstByte: Spread;
   readonly admissionTimesFromClient: number;
@@ -228,8 +230,6 @@ export function analyseRun(run: SystemRun): SystemAnalysis {
 
   // The estimates, against the reception's admission of the same order.
   let estimates: EstimateAnalysis | null = null;
-  let admissionToTicket: Spread | null = null;
-  let awayAtAdmission = 0;
   if (run.name === 'line') {
     const lineTimes = lineAdmitted.map((a) => a.at).sort((a, b) => a - b);
     const firstPoints: EstimatePoint[] = [];
@@ -285,15 +285,20 @@ export function analyseRun(run: SystemRun): SystemAnalysis {
       allPoints,
       afterAdmission,
     };
-    const gaps: number[] = [];
-    for (const r of records) {
-      const seen = r.orderId === null ? undefined : run.admissions.get(r.orderId);
-      if (!seen || r.admittedAt === null || seen.queueSeq === null) continue;
-      const gap = r.admittedAt - seen.at;
-      gaps.push(gap / 1000);
-      if (gap > AWAY_MS) awayAtAdmission++;
-    }
-    admissionToTicket = spread(gaps);
+  }
+
+
+  // The reception's admission against the 201 reaching the client: a client away when its turn
+  // came (line), or an answer stuck behind a busy reception (both).
+  const gaps: number[] = [];
+  let awayAtAdmission = 0;
+  let fromDatabase = 0;
+  for (const r of records) {
+    const seen = r.orderId === null ? undefined : run.admissions.get(r.orderId);
+    if (!seen || r.admittedAt === null) continue;
+    fromDatabase++;
+    gaps.push((r.admittedAt - seen.at) / 1000);
+    if (r.admittedAt - seen.at > AWAY_MS) awayAtAdmission++;
   }
 
   const during = run.cpu.filter((c) => c.at >= firstArrival && c.at <= firstArrival + runSpanS * 1000);
@@ -336,8 +341,9 @@ export function analyseRun(run: SystemRun): SystemAnalysis {
     utilisationWhileLine: run.name === 'line' ? utilisation(whileLine) : null,
     utilisationWhileWaiting: utilisation(whileWaiting),
     estimates,
-    admissionToTicket,
+    admissionToTicket: spread(gaps),
     awayAtAdmission,
+    admissionTimesFromDatabase: fromDatabase,
     ticketToFirstByte: spread(records.filter((r) => r.firstByteAt !== null && r.admittedAt !== null).map((r) => ((r.firstByteAt as number) - (r.admittedAt as number)) / 1000)),
     admissionTimesFromClient: fromClient,
     cpu: {

@@ -84,6 +84,6 @@ describe('docs and chart', () => {
     assert.ok(svg.trimEnd().endsWith('</svg>'));
     assert.ok(svg.includes('A &amp; B'));
     assert.ok(svg.includes('#1f5fbf') && svg.includes('#e07b00'));
-    assert.ok(svg.includes('1 beyond the frame'));
+    assert.ok(svg.includes('1 above 100 s (▲ top edge)'));
   });
 });

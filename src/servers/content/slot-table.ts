@@ -92,8 +92,8 @@ export class SlotTable {
   readonly #options: SlotTableOptions;
   readonly #records = new Map<string, TicketRecord>();
   #taken = 0;
-  /** Used-up (and withdrawn) ticket IDs → when they may be forgotten. */
-  readonly #consumed = new Map<string, number>();
+  /** Used-up (and withdrawn) ticket IDs; #consumedBySecond says when each may be forgotten. */
+  readonly #consumed = new Set<string>();
   /** The same IDs bucketed by the second they may be forgotten, so sweeping costs O(expired). */
   readonly #consumedBySecond = new Map<number, string[]>();
   #sweptSecond: number | undefined;
@@ -423,7 +423,7 @@ export class SlotTable {
   }
 
   #remember(ticketId: string, forgetAt: number): void {
-    this.#consumed.set(ticketId, forgetAt);
+    this.#consumed.add(ticketId);
     const second = Math.ceil(forgetAt / 1000);
     const bucket = this.#consumedBySecond.get(second);
     if (bucket) bucket.push(ticketId);
