@@ -74,7 +74,8 @@ export async function startReception(
   });
   const controlApp = await buildControlApp({ config, clock, db, servers, keyring, files, replication, waitingRoom, metrics, logger });
   const controlAddress = await controlApp.listen({ host: config.controlHost, port: config.controlPort });
-  const publicAddress = await publicApp.listen({ host: config.publicHost, port: config.publicPort });
+  // A flash crowd opens thousands of connections at once; Node's default backlog (511) resets them.
+  const publicAddress = await publicApp.listen({ host: config.publicHost, port: config.publicPort, backlog: 4096 });
 
   // Other receptions may rotate keys: pick their epochs up.
   const keyRefresh = setInterval(() => void keyring.refresh().catch((e: unknown) => logger.warn({ err: e }, 'key refresh failed')), 10_000);
