@@ -66,6 +66,10 @@ export interface EstimateAnalysis {
   readonly allPoints: readonly EstimatePoint[];
   /** Answers that arrived after the reception had already admitted the order (left out). */
   readonly afterAdmission: number;
+  /** Admissions per second from the line, first to last. */
+  readonly measuredOutflow: number;
+  /** What the estimate's replay of the line assumes: slots ÷ (mean transfer time of those in line + its 50 ms start-up). */
+  readonly assumedOutflow: number;
 }
 
 export interface Utilisation {
@@ -88,6 +92,7 @@ export interface Spread {
 export interface SystemAnalysis {
   readonly name: SystemName;
   readonly clients: number;
+  readonly capacity: number;
   readonly served: number;
   readonly failed: number;
   readonly errors: readonly string[];
@@ -144,6 +149,8 @@ const BANDS: readonly [string, number, number][] = [
 /** The reception's own outflow window (waiting-room.ts OUTFLOW_WINDOW_MS). */
 const OUTFLOW_WINDOW_MS = 30_000;
 const AWAY_MS = 500;
+/** STARTUP_MS in src/servers/reception/waiting-room.ts. */
+const ESTIMATE_STARTUP_S = 0.05;
 
 function spread(values: readonly number[]): Spread {
   const s = ascending(values);
@@ -284,6 +291,8 @@ export function analyseRun(run: SystemRun): SystemAnalysis {
       firstPoints,
       allPoints,
       afterAdmission,
+      measuredOutflow: lineTimes.length > 1 ? (lineTimes.length - 1) / (((lineTimes[lineTimes.length - 1] as number) - (lineTimes[0] as number)) / 1000) : Number.NaN,
+      assumedOutflow: run.capacity / (mean(records.filter((r) => r.answers.length > 0).map((r) => r.size / run.transferRateBps)) + ESTIMATE_STARTUP_S),
     };
   }
 
@@ -310,6 +319,7 @@ export function analyseRun(run: SystemRun): SystemAnalysis {
   return {
     name: run.name,
     clients: records.length,
+    capacity: run.capacity,
     served: served.length,
     failed: records.length - served.length,
     errors,

@@ -1,7 +1,7 @@
 import type { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isTesseraClientError, placeOrderAdmitted, ReceptionClient } from '../../src/client/index.js';
-import type { ClientRecord, CrowdItem, LineAnswer } from './crowd-types.js';
+import type { ClientRecord, CrowdItem, DownloadConnection, LineAnswer } from './crowd-types.js';
 import { discardDownload } from './discard-download.js';
 import { loopbackFetch } from './loopback-fetch.js';
 
@@ -21,6 +21,7 @@ const ORDER_TIMEOUT_MS = 30_000;
 export interface ClientContext {
   readonly receptionUrl: string;
   readonly agent: Agent;
+  readonly downloadConnection: DownloadConnection;
   readonly item: CrowdItem;
   readonly signal: AbortSignal;
 }
@@ -75,7 +76,7 @@ function counting(record: ClientRecord, fetch: typeof globalThis.fetch): typeof 
 }
 
 async function download(ctx: ClientContext, record: ClientRecord, ticketUrl: string): Promise<void> {
-  const done = await discardDownload(ticketUrl, ctx.agent, record.localAddress, ctx.item.size, DOWNLOAD_IDLE_MS, ctx.signal);
+  const done = await discardDownload(ticketUrl, ctx.downloadConnection === 'keep-alive' ? ctx.agent : false, record.localAddress, ctx.item.size, DOWNLOAD_IDLE_MS, ctx.signal);
   record.downloadStartAt = done.startAt;
   record.firstByteAt = done.firstByteAt;
   record.downloadEndAt = done.endAt;
@@ -95,8 +96,11 @@ export async function runLineClient(ctx: ClientContext, record: ClientRecord, pr
   }
 }
 
-/** Refusals a hammering client just tries again after; anything else ends it. */
-const TRY_AGAIN = new Set(['all-servers-busy', 'queue-full', 'rate-limited', 'connection-failed', 'unavailable']);
+/** A hammering client tries again after any 503 or 429 and after no answer at all; any other refusal ends it. */
+function worthAnotherTry(error: unknown): boolean {
+  if (!isTesseraClientError(error)) return false;
+  return error.status === 503 || error.status === 429 || error.code === 'connection-failed';
+}
 
 export async function runHammerClient(ctx: ClientContext, record: ClientRecord, retryMs: number): Promise<void> {
   const fetch = counting(record, loopbackFetch(record.localAddress, ctx.agent, recorder(record)));
@@ -110,7 +114,7 @@ export async function runHammerClient(ctx: ClientContext, record: ClientRecord, 
         await download(ctx, record, placed.ticket.url);
         return;
       } catch (error) {
-        if (!isTesseraClientError(error) || !TRY_AGAIN.has(error.code)) throw error;
+        if (!worthAnotherTry(error)) throw error;
       }
       await sleep(retryMs, undefined, { signal: ctx.signal });
     }

@@ -59,7 +59,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   const runs = records.map(async (record) => {
     await sleep(Math.max(0, record.plannedAt - Date.now()));
-    const ctx: ClientContext = { receptionUrl: config.receptionUrl, agent, item: config.items[record.itemIndex] as CrowdItem, signal: abort.signal };
+    const ctx: ClientContext = { receptionUrl: config.receptionUrl, agent, downloadConnection: config.downloadConnection, item: config.items[record.itemIndex] as CrowdItem, signal: abort.signal };
     if (config.mode === 'line') await runLineClient(ctx, record, config.preferWaitS);
     else await runHammerClient(ctx, record, config.retryMs);
   });

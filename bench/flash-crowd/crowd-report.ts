@@ -86,7 +86,9 @@ function comparisonTable(line: SystemAnalysis | undefined, plain: SystemAnalysis
     '|---|--:|--:|',
     row('Clients served (verified length) / failed', (a) => `${int(a.served)} / ${int(a.failed)}`),
     row('Arrivals spread over', (a) => sec(a.arrivalSpanS)),
-    row('**Time until everyone is served** (first arrival → last byte)', (a) => `**${sec(a.allServedS)}**`),
+    row('**Time until everyone is served** (first arrival → last byte)', (a) =>
+      a.failed === 0 ? `**${sec(a.allServedS)}**` : `never: ${int(a.failed)} gave up (last of the others: ${sec(a.allServedS)})`,
+    ),
     row('New order → first answer: p50 / p90 / max', (a) => `${sec(a.firstAnswer.p50)} / ${sec(a.firstAnswer.p90)} / ${sec(a.firstAnswer.max)}`),
     row('Clients whose first order got no answer (30 s timeout or reset)', (a) => int(a.unanswered)),
     row('Time until everyone is admitted', (a) => sec(a.allAdmittedS)),
@@ -137,6 +139,11 @@ export function flashCrowdMarkdown(input: ReportInput): string {
         `${int(line.estimates.afterAdmission)} answers arrived after their order had already been admitted and are left out.`,
     );
     parts.push(estimateTables(line));
+    parts.push(
+      `While the line lasted, ${line.estimates.measuredOutflow.toFixed(2)} clients/s were admitted from it; the estimate replays the line as if ` +
+        `${line.estimates.assumedOutflow.toFixed(2)}/s could be (${line.capacity} slots ÷ (mean transfer time of those in line + 50 ms start-up)). ` +
+        `A constant shortfall of that ratio makes every estimate ${signedPct(line.estimates.measuredOutflow / line.estimates.assumedOutflow - 1)} off, the bias seen above.`,
+    );
     if (input.chartFile) parts.push(`![Predicted against actual wait, Tessera and position ÷ outflow](${input.chartFile})`);
   }
   parts.push('### The whole system: waiting line against a plain 503');

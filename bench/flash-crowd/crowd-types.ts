@@ -26,7 +26,15 @@ export interface CrowdConfig {
   readonly preferWaitS: number;
   /** Every client still at it then gives up. */
   readonly deadlineAt: number;
+  /**
+   * 'close': the download's connection closes when the body ends (curl; `tessera get`, which
+   * exits). 'keep-alive': it stays open afterwards (a browser; a long-lived program using the
+   * client library over Node's keep-alive global agent).
+   */
+  readonly downloadConnection: DownloadConnection;
 }
+
+export type DownloadConnection = 'close' | 'keep-alive';
 
 /** One 503 that gave the client a place in line, as the client received it. */
 export interface LineAnswer {

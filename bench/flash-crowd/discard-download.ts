@@ -5,9 +5,9 @@ import { request, type Agent } from 'node:http';
 // the waiting line. The length is checked against the catalogue's size; the client library's
 // SHA-256-verified download is tested elsewhere (test/waiting-crowd.e2e.test.ts).
 //
-// Over a keep-alive agent, as the client library's downloadTicket does (Node's global agent keeps
-// connections alive): the content server then frees the slot once the client's side has
-// acknowledged the last byte, not when the connection closes.
+// With `agent: false` the connection closes when the body ends (as curl, or `tessera get`, which
+// exits); with a keep-alive agent it stays open (a browser, a long-lived program). The content
+// server frees the slot differently in the two cases (src/servers/content/delivery-evidence.ts).
 
 export interface DiscardedDownload {
   readonly startAt: number;
@@ -18,7 +18,7 @@ export interface DiscardedDownload {
 
 export function discardDownload(
   url: string,
-  agent: Agent,
+  agent: Agent | false,
   localAddress: string,
   expectedBytes: number,
   idleTimeoutMs: number,

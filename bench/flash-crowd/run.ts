@@ -14,10 +14,10 @@ import { waitForQuiet } from '../harness/measure.js';
 import { summarizeCpuProfiles } from '../harness/cpu-profile.js';
 import { analyseRun, type OrderRow, type SystemAnalysis, type SystemName, type SystemRun } from './crowd-analysis.js';
 import { flashCrowdMarkdown, type ReportSetting } from './crowd-report.js';
-import type { CrowdConfig, CrowdItem, CrowdResult } from './crowd-types.js';
+import type { CrowdConfig, CrowdItem, CrowdResult, DownloadConnection } from './crowd-types.js';
 import { writeCrowdBlock } from './docs-block.js';
 import { estimateChartSvg } from './estimate-chart.js';
-import { SystemSampler } from './system-sampler.js';
+import { SystemSampler, type Admission } from './system-sampler.js';
 
 // `npm run bench:crowd`: a flash crowd against a real topology (one reception and three content
 // servers, each its own `tessera serve` process, as test/support/cluster.ts starts them), run
@@ -62,6 +62,7 @@ export interface FlashCrowdOptions {
   readonly keep: boolean;
   /** Profile the reception's CPU (bench/flash-crowd/profile-preload.ts). */
   readonly profile: boolean;
+  readonly downloadConnection: DownloadConnection;
   readonly log: (line: string) => void;
 }
 
@@ -81,6 +82,7 @@ export const defaultFlashCrowdOptions: FlashCrowdOptions = {
   deadlineS: 600,
   keep: false,
   profile: false,
+  downloadConnection: 'close',
   log: (line) => process.stdout.write(`${line}\n`),
 };
 
@@ -179,6 +181,7 @@ async function runSystem(name: SystemName, o: FlashCrowdOptions, files: readonly
       retryMs: o.retryMs,
       preferWaitS: o.preferWaitS,
       deadlineAt: startAt + o.deadlineS * 1000,
+      downloadConnection: o.downloadConnection,
     };
     const configFile = join(workDir, `${name}-config.json`);
     const resultFile = join(workDir, `${name}-crowd.json`);
@@ -241,9 +244,60 @@ function settingsRows(o: FlashCrowdOptions, started: Date): ReportSetting[] {
     { label: 'Items', value: `${o.sizes.map(fmtBytes).join(', ')}, one chosen at random per client, on every content server` },
     { label: 'Transfer rate', value: `${fmtBytes(o.rateBps)}/s per ticket (TESSERA_TRANSFER_RATE_BPS): service times ${serviceS} s, mean ${meanS.toFixed(2)} s` },
     { label: 'Reception', value: `waiting line: TESSERA_QUEUE_MAX=${Math.max(10_000, o.clients * 2)}; plain 503: TESSERA_QUEUE_MAX=0. Defaults otherwise: grace 30 s, hold 30 s, ${5}/s burst ${20} new orders per address` },
-    { label: 'Clients', value: `one load-generator process; each client sends from its own loopback address (127.0.x.y), so the per-address rate limit keeps its default. Line: the client library's placeOrderAdmitted, \`Prefer: wait=${o.preferWaitS}\`. Plain: a new order ${o.retryMs / 1000} s after every refusal. Downloads are read, counted and discarded; each length is checked` },
+    { label: 'Clients', value: `one load-generator process; each client sends from its own loopback address (127.0.x.y), so the per-address rate limit keeps its default. Line: the client library's placeOrderAdmitted, \`Prefer: wait=${o.preferWaitS}\`. Plain: a new order ${o.retryMs / 1000} s after every refusal. Downloads are read, counted and discarded; each length is checked; ${o.downloadConnection === 'close' ? 'the connection closes when the body ends (as curl and `tessera get`)' : 'the connection stays open afterwards (as a browser)'}` },
     { label: 'Sampling', value: `every ${o.sampleMs} ms: each content server's slot table (GET /control/state) ; the line's length and the admissions from the reception's database (read-only)` },
   ];
+}
+
+/** What a run leaves in its directory, enough to report it again (`--from DIR`). */
+interface SavedRun extends Omit<SystemRun, 'admissions' | 'orders'> {
+  readonly admissions: Admission[];
+  readonly orders: OrderRow[];
+}
+
+interface SavedSettings {
+  readonly options: Omit<FlashCrowdOptions, 'log' | 'chartPath'>;
+  readonly started: string;
+}
+
+function saveRun(dir: string, run: SystemRun): void {
+  const saved: SavedRun = { ...run, admissions: [...run.admissions.values()], orders: [...run.orders.values()] };
+  writeFileSync(join(dir, `${run.name}-run.json`), JSON.stringify(saved));
+}
+
+/** The runs and settings a kept directory holds. */
+export function loadRuns(dir: string): { options: Omit<FlashCrowdOptions, 'log' | 'chartPath'>; started: Date; runs: Map<SystemName, SystemRun> } {
+  const settings = JSON.parse(readFileSync(join(dir, 'settings.json'), 'utf8')) as SavedSettings;
+  const runs = new Map<SystemName, SystemRun>();
+  for (const name of ['line', 'plain'] as const) {
+    const file = join(dir, `${name}-run.json`);
+    if (!existsSync(file)) continue;
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as SavedRun;
+    runs.set(name, { ...saved, admissions: new Map(saved.admissions.map((a) => [a.orderId, a])), orders: new Map(saved.orders.map((r) => [r.id, r])) });
+  }
+  return { options: settings.options, started: new Date(settings.started), runs };
+}
+
+/** The Markdown (and the chart, when `o.chartPath` is set) for runs already made. */
+export function reportRuns(o: FlashCrowdOptions, started: Date, runs: ReadonlyMap<SystemName, SystemRun>): string {
+  const analyses = new Map<SystemName, SystemAnalysis>();
+  for (const [name, run] of runs) analyses.set(name, analyseRun(run));
+  const line = analyses.get('line');
+  let chartFile: string | undefined;
+  if (o.chartPath && line?.estimates) {
+    mkdirSync(dirname(o.chartPath), { recursive: true });
+    writeFileSync(
+      o.chartPath,
+      estimateChartSvg({
+        title: `Predicted against actual wait in line — ${o.clients.toLocaleString('en-US')} clients, ${o.servers * o.slotsPerServer} slots`,
+        subtitle: `${started.toISOString().slice(0, 10)}; items ${o.sizes.map(fmtBytes).join(', ')} at ${fmtBytes(o.rateBps)}/s; npm run bench:crowd`,
+        first: line.estimates.firstPoints,
+        all: line.estimates.allPoints,
+      }),
+    );
+    chartFile = relative(dirname(DOCS), o.chartPath);
+  }
+  return flashCrowdMarkdown({ settings: settingsRows(o, started), line, plain: analyses.get('plain'), chartFile, goals: GOALS });
 }
 
 export async function runFlashCrowdBench(options: Partial<FlashCrowdOptions> = {}): Promise<string> {
@@ -254,35 +308,22 @@ export async function runFlashCrowdBench(options: Partial<FlashCrowdOptions> = {
   const started = new Date();
   const workDir = mkdtempSync(join(tmpdir(), 'tessera-crowd-'));
   try {
+    const { log: _log, chartPath: _chart, ...kept } = o;
+    const settings: SavedSettings = { options: kept, started: started.toISOString() };
+    writeFileSync(join(workDir, 'settings.json'), JSON.stringify(settings));
     const files = o.sizes.map((size, i) => {
       const path = join(workDir, `item-${i + 1}.bin`);
       writeFileSync(path, randomBytes(size));
       return { path, size };
     });
-    const analyses = new Map<SystemName, SystemAnalysis>();
+    const runs = new Map<SystemName, SystemRun>();
     for (const name of o.systems) {
       const run = await runSystem(name, o, files, workDir);
-      const analysis = analyseRun(run);
-      analyses.set(name, analysis);
-      writeFileSync(join(workDir, `${name}-analysis.json`), JSON.stringify({ ...analysis, slots: run.slots, cpu: run.cpu }));
-      o.log(`${name}: served ${analysis.served}/${analysis.clients} in ${analysis.allServedS.toFixed(1)} s, ${analysis.requests.total} requests`);
+      runs.set(name, run);
+      saveRun(workDir, run);
+      o.log(`${name}: ${run.crowd.records.filter((r) => r.downloadEndAt !== null).length}/${run.crowd.records.length} served`);
     }
-    const line = analyses.get('line');
-    let chartFile: string | undefined;
-    if (o.chartPath && line?.estimates) {
-      mkdirSync(dirname(o.chartPath), { recursive: true });
-      writeFileSync(
-        o.chartPath,
-        estimateChartSvg({
-          title: `Predicted against actual wait in line — ${o.clients.toLocaleString('en-US')} clients, ${o.servers * o.slotsPerServer} slots`,
-          subtitle: `${started.toISOString().slice(0, 10)}; items ${o.sizes.map(fmtBytes).join(', ')} at ${fmtBytes(o.rateBps)}/s; npm run bench:crowd`,
-          first: line.estimates.firstPoints,
-          all: line.estimates.allPoints,
-        }),
-      );
-      chartFile = relative(dirname(DOCS), o.chartPath);
-    }
-    return flashCrowdMarkdown({ settings: settingsRows(o, started), line, plain: analyses.get('plain'), chartFile, goals: GOALS });
+    return reportRuns(o, started, runs);
   } finally {
     if (o.keep) o.log(`kept ${workDir}`);
     else rmSync(workDir, { recursive: true, force: true });
@@ -297,6 +338,8 @@ const USAGE = `usage: node dist/bench/flash-crowd/run.js [options]
   --no-docs        print the Markdown; do not touch docs/
   --keep           keep the temp directory with every client's record
   --profile        profile the reception's CPU and add where it went to the report
+  --keep-alive     downloads keep their connection open afterwards (default: close, as curl)
+  --from DIR       report again from a directory kept by --keep (no new run)
 `;
 
 async function main(): Promise<number> {
@@ -309,6 +352,8 @@ async function main(): Promise<number> {
       'no-docs': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
+      'keep-alive': { type: 'boolean', default: false },
+      from: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -322,15 +367,22 @@ async function main(): Promise<number> {
     return 2;
   }
   const writeDocs = !values['no-docs'];
-  const markdown = await runFlashCrowdBench({
-    ...(values.clients !== undefined ? { clients: Number(values.clients) } : {}),
-    ...(values['arrival-s'] !== undefined ? { arrivalS: Number(values['arrival-s']) } : {}),
-    ...(values.rate !== undefined ? { rateBps: Number(values.rate) } : {}),
-    systems,
-    chartPath: writeDocs ? CHART : undefined,
-    keep: values.keep,
-    profile: values.profile,
-  });
+  let markdown: string;
+  if (values.from !== undefined) {
+    const { options, started, runs } = loadRuns(values.from);
+    markdown = reportRuns({ ...defaultFlashCrowdOptions, ...options, chartPath: writeDocs ? CHART : undefined }, started, runs);
+  } else {
+    markdown = await runFlashCrowdBench({
+      ...(values.clients !== undefined ? { clients: Number(values.clients) } : {}),
+      ...(values['arrival-s'] !== undefined ? { arrivalS: Number(values['arrival-s']) } : {}),
+      ...(values.rate !== undefined ? { rateBps: Number(values.rate) } : {}),
+      systems,
+      chartPath: writeDocs ? CHART : undefined,
+      keep: values.keep,
+      profile: values.profile,
+      downloadConnection: values['keep-alive'] ? 'keep-alive' : 'close',
+    });
+  }
   process.stdout.write(`\n${markdown}\n`);
   if (writeDocs) {
     writeCrowdBlock(DOCS, markdown);

@@ -43,10 +43,11 @@ const FIRST_SLOT_CHECK_MS = 50;
 const SLOT_CHECK_MS = 25;
 /**
  * Reading /proc costs milliseconds on a host with a large connection table (unacked-bytes.ts),
- * so the slot checks read it at most once per this many times what the last read cost: at most
- * 1/20 of a core, however many tickets go idle. Where a read is cheap, SLOT_CHECK_MS rules.
+ * so the slot checks read it at most once per this many times what a read costs: at most 1/50
+ * of a core (on this host one read per ~250 ms), however many tickets go idle. Where a read is
+ * cheap, SLOT_CHECK_MS rules.
  */
-const READ_COST_FACTOR = 20;
+const READ_COST_FACTOR = 50;
 
 interface Pending {
   readonly socket: Socket;
@@ -74,8 +75,12 @@ export interface DeliveryEvidenceOptions {
 export class DeliveryEvidence {
   readonly #options: DeliveryEvidenceOptions;
   readonly #bySocket = new WeakMap<Socket, Pending[]>();
-  /** Responses waiting for evidence; sweep() looks at those due and drops the settled. */
-  #due: Pending[] = [];
+  /**
+   * Responses waiting for evidence, for sweep() to look at when due. A settled one leaves at
+   * once: kept until the next sweep, each would hold its ticket's record past a young-generation
+   * GC and into the old one, a few hundred bytes of garbage per request.
+   */
+  readonly #due = new Set<Pending>();
   /** The unsettled responses of each ticket. */
   readonly #byRecord = new Map<TicketRecord, Set<Pending>>();
   /** Idle tickets whose slot may go once their bytes are acknowledged: when to look (performance.now()), tries so far. */
@@ -114,7 +119,7 @@ export class DeliveryEvidence {
       dueAt: this.#options.clock.now() + this.#options.confirmAfterMs,
       settled: false,
     };
-    this.#due.push(entry);
+    this.#due.add(entry);
     pending.push(entry);
     let ofRecord = this.#byRecord.get(record);
     if (ofRecord === undefined) this.#byRecord.set(record, (ofRecord = new Set()));
@@ -156,9 +161,12 @@ export class DeliveryEvidence {
 
   /** delivered ∪ the ranges of complete responses still awaiting evidence covers the item. */
   #wholeSent(record: TicketRecord): boolean {
+    const pending = this.#byRecord.get(record);
+    // The common case, a whole-item response, without building a RangeSet.
+    if (pending !== undefined) for (const entry of pending) if (entry.range.start <= 0 && entry.range.end >= record.size) return true;
     const sent = new RangeSet();
     for (const range of record.delivered.toArray()) sent.add(range);
-    for (const entry of this.#byRecord.get(record) ?? []) sent.add(entry.range);
+    for (const entry of pending ?? []) sent.add(entry.range);
     return sent.covers(record.size);
   }
 
@@ -242,15 +250,8 @@ export class DeliveryEvidence {
   /** Looks at responses that have waited `confirmAfterMs` on open connections (rule 4). */
   sweep(now: number): void {
     const ready: Pending[] = [];
-    const waiting: Pending[] = [];
-    for (const entry of this.#due) {
-      if (entry.settled) continue;
-      (entry.dueAt <= now ? ready : waiting).push(entry);
-    }
-    if (ready.length === 0) {
-      this.#due = waiting;
-      return;
-    }
+    for (const entry of this.#due) if (entry.dueAt <= now) ready.push(entry);
+    if (ready.length === 0) return;
     const keys = new Set<string>();
     for (const entry of ready) if (entry.key !== undefined) keys.add(entry.key);
     const unacked = this.#unacked(keys);
@@ -271,10 +272,8 @@ export class DeliveryEvidence {
       } else {
         // Still in flight (a slow client), or not found: look again later.
         entry.dueAt = now + Math.max(this.#options.confirmAfterMs, 250);
-        waiting.push(entry);
       }
     }
-    this.#due = waiting;
   }
 
   /**
@@ -310,6 +309,7 @@ export class DeliveryEvidence {
 
   #settle(entry: Pending): void {
     entry.settled = true;
+    this.#due.delete(entry);
     const ofRecord = this.#byRecord.get(entry.record);
     if (ofRecord?.delete(entry) && ofRecord.size === 0) this.#byRecord.delete(entry.record);
   }
