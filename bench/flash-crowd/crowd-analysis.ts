@@ -1,6 +1,7 @@
 import type { ClientRecord, CrowdResult } from './crowd-types.js';
 import { ascending, inversions, mean, quantile, relativeError, signedError, spearman } from './crowd-stats.js';
 import type { Admission, CpuSample, SlotSample } from './system-sampler.js';
+import type { TcpCounters } from './tcp-counters.js';
 
 // From what one run recorded (the clients' own logs, the reception's database, the samples of
 // the content servers' slot tables) to the figures of the report. Pure: no I/O, no clock.
@@ -29,6 +30,8 @@ export interface SystemRun {
   readonly transferRateBps: number;
   readonly capacity: number;
   readonly busyBeforeCores: number;
+  /** Kernel listen-queue counters over the crowd's run (whole machine). */
+  readonly tcp: TcpCounters | undefined;
   /** Where the reception's CPU went (--profile), Markdown. */
   readonly profile: string | undefined;
 }
@@ -115,6 +118,8 @@ export interface SystemAnalysis {
     readonly clientPairsBeyond100ms: number;
     /** Line only: pairs admitted against the line's own arrival numbers. */
     readonly queuePairs: number | null;
+    /** Line only: Spearman ρ of the clients' arrival times and the arrival numbers the line gave them. */
+    readonly queueVsArrival: number | null;
     readonly fromLine: number;
     readonly lapsed: number;
   };
@@ -132,6 +137,7 @@ export interface SystemAnalysis {
   readonly cpu: { readonly receptionMean: number; readonly receptionMax: number; readonly contentMean: number; readonly crowdMean: number; readonly machineBusyMean: number; readonly otherMean: number };
   /** Busy cores on the machine just before the run (other people's work). */
   readonly busyBeforeCores: number;
+  readonly tcp: TcpCounters | undefined;
   readonly profile: string | undefined;
   readonly loopDelayMs: CrowdResult['loopDelayMs'];
   readonly samplerSkipped: number;
@@ -157,7 +163,13 @@ function spread(values: readonly number[]): Spread {
   return { n: s.length, p50: quantile(s, 0.5), p90: quantile(s, 0.9), max: s.length > 0 ? (s[s.length - 1] as number) : Number.NaN };
 }
 
-function errorStats(pairs: readonly { predictedS: number | null; actualS: number }[]): ErrorStats {
+/** A prediction (null when none was given) and what happened, in seconds. */
+interface Pair {
+  readonly predictedS: number | null;
+  readonly actualS: number;
+}
+
+function errorStats(pairs: readonly Pair[]): ErrorStats {
   const given = pairs.filter((p): p is { predictedS: number; actualS: number } => p.predictedS !== null && Number.isFinite(p.predictedS));
   const errors = ascending(given.map((p) => relativeError(p.predictedS, p.actualS)));
   const signed = ascending(given.map((p) => signedError(p.predictedS, p.actualS)));
@@ -165,7 +177,7 @@ function errorStats(pairs: readonly { predictedS: number | null; actualS: number
 }
 
 /**
- * position ÷ outflow as a careful implementation would compute it: admissions from the line
+ * position ÷ outflow (seconds) as a careful implementation would compute it: admissions from the line
  * over the last 30 s, or over the line's whole life when that is shorter (the reception divides
  * by 30 s from the first admission on, which makes its early figures too long).
  */
@@ -223,6 +235,16 @@ export function analyseRun(run: SystemRun): SystemAnalysis {
   let queuePairs: number | null = null;
   const lineAdmitted = [...run.admissions.values()].filter((a) => a.queueSeq !== null);
   if (run.name === 'line') queuePairs = inversions(lineAdmitted.map((a) => ({ order: a.queueSeq as number, at: a.at })));
+  const queueVsArrival = (): number | null => {
+    if (run.name !== 'line') return null;
+    const pairs = arrived
+      .map((r) => ({ at: r.arrivedAt, seq: r.orderId === null ? null : (run.orders.get(r.orderId)?.queueSeq ?? null) }))
+      .filter((p): p is { at: number; seq: number } => p.seq !== null);
+    return spearman(
+      pairs.map((p) => p.at),
+      pairs.map((p) => p.seq),
+    );
+  };
   const lapsed = [...run.orders.values()].filter((o) => o.state === 'expired' && o.reason === 'left-the-line').length;
 
   // Utilisation: while the reception's line is not empty, and while any client that has
@@ -241,9 +263,9 @@ export function analyseRun(run: SystemRun): SystemAnalysis {
     const lineTimes = lineAdmitted.map((a) => a.at).sort((a, b) => a - b);
     const firstPoints: EstimatePoint[] = [];
     const allPoints: EstimatePoint[] = [];
-    const firstPairs = { ours: [] as { predictedS: number | null; actualS: number }[], baseline: [] as { predictedS: number | null; actualS: number }[], recomputed: [] as { predictedS: number | null; actualS: number }[] };
-    const allPairs = { ours: [] as typeof firstPairs.ours, baseline: [] as typeof firstPairs.ours, recomputed: [] as typeof firstPairs.ours };
-    const bandPairs = BANDS.map(() => ({ ours: [] as typeof firstPairs.ours, baseline: [] as typeof firstPairs.ours }));
+    const firstPairs = { ours: [] as Pair[], baseline: [] as Pair[], recomputed: [] as Pair[] };
+    const allPairs = { ours: [] as Pair[], baseline: [] as Pair[], recomputed: [] as Pair[] };
+    const bandPairs = BANDS.map(() => ({ ours: [] as Pair[], baseline: [] as Pair[] }));
     let afterAdmission = 0;
     let waited = 0;
     for (const r of records) {
@@ -258,18 +280,18 @@ export function analyseRun(run: SystemRun): SystemAnalysis {
           afterAdmission++;
           continue;
         }
-        const recomputedMs = recomputedBaseline(lineTimes, answer.at, answer.position);
+        const recomputedS = recomputedBaseline(lineTimes, answer.at, answer.position);
         const point: EstimatePoint = { actualS, oursS: answer.estimatedWaitS, baselineS: answer.baselineS, position: answer.position };
         allPoints.push(point);
         allPairs.ours.push({ predictedS: answer.estimatedWaitS, actualS });
         allPairs.baseline.push({ predictedS: answer.baselineS, actualS });
-        allPairs.recomputed.push({ predictedS: recomputedMs, actualS });
+        allPairs.recomputed.push({ predictedS: recomputedS, actualS });
         if (first) {
           first = false;
           firstPoints.push(point);
           firstPairs.ours.push({ predictedS: answer.estimatedWaitS, actualS });
           firstPairs.baseline.push({ predictedS: answer.baselineS, actualS });
-          firstPairs.recomputed.push({ predictedS: recomputedMs, actualS });
+          firstPairs.recomputed.push({ predictedS: recomputedS, actualS });
           const band = BANDS.findIndex(([, lo, hi]) => (answer.position ?? 0) >= lo && (answer.position ?? 0) <= hi);
           if (band >= 0) {
             bandPairs[band]?.ours.push({ predictedS: answer.estimatedWaitS, actualS });
@@ -345,6 +367,7 @@ export function analyseRun(run: SystemRun): SystemAnalysis {
       clientPairs: pairsOf(0),
       clientPairsBeyond100ms: pairsOf(100),
       queuePairs,
+      queueVsArrival: queueVsArrival(),
       fromLine: lineAdmitted.length,
       lapsed,
     },
@@ -367,6 +390,7 @@ export function analyseRun(run: SystemRun): SystemAnalysis {
       otherMean: mean(coresOf((c) => c.machineBusyCores - Object.values(c.cores).reduce((a, b) => a + b, 0))),
     },
     busyBeforeCores: run.busyBeforeCores,
+    tcp: run.tcp,
     profile: run.profile,
     loopDelayMs: run.crowd.loopDelayMs,
     samplerSkipped: run.samplerSkipped,

@@ -97,6 +97,12 @@ function comparisonTable(line: SystemAnalysis | undefined, plain: SystemAnalysis
     row('Fairness: Spearman ρ (arrival time, admission time)', (a) => (Number.isFinite(a.fairness.spearman) ? a.fairness.spearman.toFixed(4) : '–')),
     row('Client pairs admitted against arrival order (all / arrivals > 100 ms apart)', (a) => `${int(a.fairness.clientPairs)} / ${int(a.fairness.clientPairsBeyond100ms)}`),
     row('Pairs admitted against the line’s arrival numbers', (a) => (a.fairness.queuePairs === null ? 'no line' : int(a.fairness.queuePairs))),
+    row('Spearman ρ (client arrival time, the line’s arrival number)', (a) =>
+      a.fairness.queueVsArrival === null || !Number.isFinite(a.fairness.queueVsArrival) ? 'no line' : a.fairness.queueVsArrival.toFixed(4),
+    ),
+    row('Kernel: listen-queue overflows / SYN cookies sent, during the run (whole machine)', (a) =>
+      a.tcp ? `${int(a.tcp.ListenOverflows)} / ${int(a.tcp.TCPReqQFullDoCookies)}` : '–',
+    ),
     row('Orders admitted from the line / places lost (left-the-line)', (a) => (a.name === 'line' ? `${int(a.fairness.fromLine)} / ${int(a.fairness.lapsed)}` : 'no line')),
     row('**Requests to the reception**: total / per client / max one client / per second', (a) => `**${int(a.requests.total)}** / ${a.requests.perClient.toFixed(1)} / ${int(a.requests.max)} / ${int(a.requests.perSecond)}`),
     row('Answers by status', statuses),

@@ -18,6 +18,7 @@ import type { CrowdConfig, CrowdItem, CrowdResult, DownloadConnection } from './
 import { writeCrowdBlock } from './docs-block.js';
 import { estimateChartSvg } from './estimate-chart.js';
 import { SystemSampler, type Admission } from './system-sampler.js';
+import { readTcpCounters, tcpCounterDelta, type TcpCounters } from './tcp-counters.js';
 
 // `npm run bench:crowd`: a flash crowd against a real topology (one reception and three content
 // servers, each its own `tessera serve` process, as test/support/cluster.ts starts them), run
@@ -188,8 +189,11 @@ async function runSystem(name: SystemName, o: FlashCrowdOptions, files: readonly
     writeFileSync(configFile, JSON.stringify(config));
     sampler.start(o.sampleMs);
     let crowd: CrowdResult;
+    const tcpBefore = readTcpCounters();
+    let tcpAfter: TcpCounters | undefined;
     try {
       crowd = await runCrowd(configFile, resultFile, pids, config.deadlineAt + 60_000, o.log);
+      tcpAfter = readTcpCounters();
       const db = new Database(databaseFile, { readonly: true, fileMustExist: true });
       try {
         await waitUntilNoTicketed(db, 20_000);
@@ -223,6 +227,7 @@ async function runSystem(name: SystemName, o: FlashCrowdOptions, files: readonly
       transferRateBps: o.rateBps,
       capacity: o.servers * o.slotsPerServer,
       busyBeforeCores,
+      tcp: tcpCounterDelta(tcpBefore, tcpAfter),
     };
   } finally {
     live.clusters.delete(cluster);
@@ -232,13 +237,13 @@ async function runSystem(name: SystemName, o: FlashCrowdOptions, files: readonly
   return { ...measured, profile: o.profile ? summarizeCpuProfiles(profileDir, 12) : undefined };
 }
 
-function settingsRows(o: FlashCrowdOptions, started: Date): ReportSetting[] {
+function settingsRows(o: FlashCrowdOptions, started: Date, code: string): ReportSetting[] {
   const serviceS = o.sizes.map((s) => (s / o.rateBps).toFixed(2)).join(', ');
   const meanS = o.sizes.reduce((a, s) => a + s / o.rateBps, 0) / o.sizes.length;
   return [
     { label: 'Date (UTC)', value: started.toISOString().replace(/\.\d+Z$/, 'Z') },
     { label: 'Machine', value: `${cpuModel()}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.version}` },
-    { label: 'Code', value: codeVersion(REPO) },
+    { label: 'Code (when the run started)', value: code },
     { label: 'Crowd', value: `${o.clients.toLocaleString('en-US')} clients, each arriving at a uniformly random time within ${o.arrivalS} s (seed ${o.seed}; the same crowd for both systems)` },
     { label: 'Topology', value: `1 reception + ${o.servers} content servers × ${o.slotsPerServer} slots = ${o.servers * o.slotsPerServer} slots, each a \`tessera serve\` process on loopback; SQLite; load reports every 200 ms` },
     { label: 'Items', value: `${o.sizes.map(fmtBytes).join(', ')}, one chosen at random per client, on every content server` },
@@ -258,6 +263,8 @@ interface SavedRun extends Omit<SystemRun, 'admissions' | 'orders'> {
 interface SavedSettings {
   readonly options: Omit<FlashCrowdOptions, 'log' | 'chartPath'>;
   readonly started: string;
+  /** Absent in directories kept before it was recorded. */
+  readonly code?: string;
 }
 
 function saveRun(dir: string, run: SystemRun): void {
@@ -266,7 +273,7 @@ function saveRun(dir: string, run: SystemRun): void {
 }
 
 /** The runs and settings a kept directory holds. */
-export function loadRuns(dir: string): { options: Omit<FlashCrowdOptions, 'log' | 'chartPath'>; started: Date; runs: Map<SystemName, SystemRun> } {
+export function loadRuns(dir: string): { options: Omit<FlashCrowdOptions, 'log' | 'chartPath'>; started: Date; code: string; runs: Map<SystemName, SystemRun> } {
   const settings = JSON.parse(readFileSync(join(dir, 'settings.json'), 'utf8')) as SavedSettings;
   const runs = new Map<SystemName, SystemRun>();
   for (const name of ['line', 'plain'] as const) {
@@ -275,11 +282,11 @@ export function loadRuns(dir: string): { options: Omit<FlashCrowdOptions, 'log' 
     const saved = JSON.parse(readFileSync(file, 'utf8')) as SavedRun;
     runs.set(name, { ...saved, admissions: new Map(saved.admissions.map((a) => [a.orderId, a])), orders: new Map(saved.orders.map((r) => [r.id, r])) });
   }
-  return { options: settings.options, started: new Date(settings.started), runs };
+  return { options: settings.options, started: new Date(settings.started), code: settings.code ?? 'not recorded', runs };
 }
 
 /** The Markdown (and the chart, when `o.chartPath` is set) for runs already made. */
-export function reportRuns(o: FlashCrowdOptions, started: Date, runs: ReadonlyMap<SystemName, SystemRun>): string {
+export function reportRuns(o: FlashCrowdOptions, started: Date, code: string, runs: ReadonlyMap<SystemName, SystemRun>): string {
   const analyses = new Map<SystemName, SystemAnalysis>();
   for (const [name, run] of runs) analyses.set(name, analyseRun(run));
   const line = analyses.get('line');
@@ -297,7 +304,7 @@ export function reportRuns(o: FlashCrowdOptions, started: Date, runs: ReadonlyMa
     );
     chartFile = relative(dirname(DOCS), o.chartPath);
   }
-  return flashCrowdMarkdown({ settings: settingsRows(o, started), line, plain: analyses.get('plain'), chartFile, goals: GOALS });
+  return flashCrowdMarkdown({ settings: settingsRows(o, started, code), line, plain: analyses.get('plain'), chartFile, goals: GOALS });
 }
 
 export async function runFlashCrowdBench(options: Partial<FlashCrowdOptions> = {}): Promise<string> {
@@ -309,7 +316,9 @@ export async function runFlashCrowdBench(options: Partial<FlashCrowdOptions> = {
   const workDir = mkdtempSync(join(tmpdir(), 'tessera-crowd-'));
   try {
     const { log: _log, chartPath: _chart, ...kept } = o;
-    const settings: SavedSettings = { options: kept, started: started.toISOString() };
+    // Several engineers build into the same dist/: record what was there when the processes started.
+    const code = codeVersion(REPO);
+    const settings: SavedSettings = { options: kept, started: started.toISOString(), code };
     writeFileSync(join(workDir, 'settings.json'), JSON.stringify(settings));
     const files = o.sizes.map((size, i) => {
       const path = join(workDir, `item-${i + 1}.bin`);
@@ -323,7 +332,7 @@ export async function runFlashCrowdBench(options: Partial<FlashCrowdOptions> = {
       saveRun(workDir, run);
       o.log(`${name}: ${run.crowd.records.filter((r) => r.downloadEndAt !== null).length}/${run.crowd.records.length} served`);
     }
-    return reportRuns(o, started, runs);
+    return reportRuns(o, started, code, runs);
   } finally {
     if (o.keep) o.log(`kept ${workDir}`);
     else rmSync(workDir, { recursive: true, force: true });
@@ -369,8 +378,8 @@ async function main(): Promise<number> {
   const writeDocs = !values['no-docs'];
   let markdown: string;
   if (values.from !== undefined) {
-    const { options, started, runs } = loadRuns(values.from);
-    markdown = reportRuns({ ...defaultFlashCrowdOptions, ...options, chartPath: writeDocs ? CHART : undefined }, started, runs);
+    const { options, started, code, runs } = loadRuns(values.from);
+    markdown = reportRuns({ ...defaultFlashCrowdOptions, ...options, chartPath: writeDocs ? CHART : undefined }, started, code, runs);
   } else {
     markdown = await runFlashCrowdBench({
       ...(values.clients !== undefined ? { clients: Number(values.clients) } : {}),

@@ -33,6 +33,25 @@ export function startTransfer(
   }
 }
 
+// Small answers are written together at the end of the event loop's turn (setImmediate, after
+// every request that arrived in this poll has been handled), not one by one as each is ready.
+// Each write to a loopback or LAN socket wakes the client; written back to back, one wake-up
+// serves many, and the kernel's share of a 1 KiB answer fell by about half (measured with wrk,
+// 64 connections, a fresh ticket per request: server CPU per request 75 → 50 µs). The cost is
+// latency of at most one turn of the loop, which at light load is nothing.
+const endingThisTurn: { readonly res: ServerResponse; readonly bytes: Buffer }[] = [];
+
+function endThisTurn(res: ServerResponse, bytes: Buffer): void {
+  if (endingThisTurn.push({ res, bytes }) === 1) setImmediate(endAll);
+}
+
+function endAll(): void {
+  for (const { res, bytes } of endingThisTurn.splice(0)) {
+    // The client may have gone meanwhile: its 'close' has then counted nothing for this answer.
+    if (!res.destroyed) res.end(bytes);
+  }
+}
+
 class Transfer {
   readonly #ctx: ContentServerContext;
   readonly #req: IncomingMessage;
@@ -61,7 +80,7 @@ class Transfer {
   sendBuffer(bytes: Buffer): void {
     // One write, headers included; 'finish' means it was all handed to the kernel.
     this.#bufferLength = bytes.length;
-    this.#res.end(bytes);
+    endThisTurn(this.#res, bytes);
   }
 
   pumpFile(path: string): void {
