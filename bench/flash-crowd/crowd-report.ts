@@ -90,7 +90,7 @@ function comparisonTable(line: SystemAnalysis | undefined, plain: SystemAnalysis
       a.failed === 0 ? `**${sec(a.allServedS)}**` : `never: ${int(a.failed)} gave up (last of the others: ${sec(a.allServedS)})`,
     ),
     row('New order → first answer: p50 / p90 / max', (a) => `${sec(a.firstAnswer.p50)} / ${sec(a.firstAnswer.p90)} / ${sec(a.firstAnswer.max)}`),
-    row('Clients whose first order got no answer (30 s timeout or reset)', (a) => int(a.unanswered)),
+    row('Clients that never got any answer (30 s timeouts or resets until they gave up)', (a) => int(a.unanswered)),
     row('Time until everyone is admitted', (a) => sec(a.allAdmittedS)),
     row('Least possible (total transfer time ÷ slots)', (a) => sec(a.idealS)),
     row('Wait, arrival → ticket: p50 / p90 / max', (a) => `${sec(a.wait.p50)} / ${sec(a.wait.p90)} / ${sec(a.wait.max)}`),

@@ -249,8 +249,8 @@ function settingsRows(o: FlashCrowdOptions, started: Date, code: string): Report
     { label: 'Items', value: `${o.sizes.map(fmtBytes).join(', ')}, one chosen at random per client, on every content server` },
     { label: 'Transfer rate', value: `${fmtBytes(o.rateBps)}/s per ticket (TESSERA_TRANSFER_RATE_BPS): service times ${serviceS} s, mean ${meanS.toFixed(2)} s` },
     { label: 'Reception', value: `waiting line: TESSERA_QUEUE_MAX=${Math.max(10_000, o.clients * 2)}; plain 503: TESSERA_QUEUE_MAX=0. Defaults otherwise: grace 30 s, hold 30 s, ${5}/s burst ${20} new orders per address` },
-    { label: 'Clients', value: `one load-generator process; each client sends from its own loopback address (127.0.x.y), so the per-address rate limit keeps its default. Line: the client library's placeOrderAdmitted, \`Prefer: wait=${o.preferWaitS}\`. Plain: a new order ${o.retryMs / 1000} s after every refusal. Downloads are read, counted and discarded; each length is checked; ${o.downloadConnection === 'close' ? 'the connection closes when the body ends (as curl and `tessera get`)' : 'the connection stays open afterwards (as a browser)'}` },
-    { label: 'Sampling', value: `every ${o.sampleMs} ms: each content server's slot table (GET /control/state) ; the line's length and the admissions from the reception's database (read-only)` },
+    { label: 'Clients', value: `one load-generator process; each client sends from its own loopback address (127.0.x.y), so the per-address rate limit keeps its default. Line: the client library's placeOrderAdmitted, \`Prefer: wait=${o.preferWaitS}\`. Plain: a new order ${o.retryMs / 1000} s after every 503, 429 or unanswered request (30 s timeout), whatever Retry-After says. Downloads are read, counted and discarded; each length is checked; ${o.downloadConnection === 'close' ? 'the connection closes when the body ends (as curl and `tessera get`)' : 'the connection stays open afterwards (as a browser)'}` },
+    { label: 'Sampling', value: `every ${o.sampleMs} ms: each content server's slot table (GET /control/state); the line's length and the admissions from the reception's database (read-only)` },
   ];
 }
 
