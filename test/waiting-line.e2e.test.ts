@@ -1,9 +1,11 @@
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { placeOrderAdmitted, ReceptionClient } from '../src/client/index.js';
+import { NGINX_BINARY } from '../src/topology/nginx-entry.js';
 import { startCluster, type Cluster } from './support/cluster.js';
 
 // The waiting line with real processes: one content server with one slot, a client holding
@@ -213,6 +215,79 @@ describe('waiting in line when every server is busy', { timeout: 180_000 }, () =
       await holder.finish();
     } finally {
       await small.stop();
+    }
+  });
+
+  test('without a line (TESSERA_QUEUE_MAX=0): all-servers-busy without a place, told when the slot should free', async () => {
+    // 1 MiB at 256 KiB/s: the slot is taken for about 4 s, not the 30 s a full line says.
+    const none = await startCluster({
+      servers: 1,
+      capacity: 1,
+      env: { TESSERA_QUEUE_MAX: '0', TESSERA_TRANSFER_RATE_BPS: String(256 * 1024), TESSERA_ORDER_RATE_PER_S: '1000', TESSERA_ORDER_BURST: '1000' },
+    });
+    try {
+      const path = join(none.dataDir, 'item.bin');
+      writeFileSync(path, randomBytes(1024 * 1024));
+      const id = (await none.addFile(path)).id;
+      const first = await post(none, { contentId: id });
+      assert.equal(first.status, 201, JSON.stringify(first.body));
+      const download = fetch((first.body['ticket'] as { url: string }).url).then((r) => r.arrayBuffer());
+      const busy = await post(none, { contentId: id });
+      assert.equal(busy.status, 503);
+      assert.equal(busy.body['code'], 'all-servers-busy');
+      for (const field of ['queueToken', 'position', 'orderId', 'estimated_wait_s']) assert.equal(busy.body[field], undefined, `${field} is not given without a line`);
+      const retryAfter = Number(busy.headers.get('retry-after'));
+      assert.equal(busy.body['retryAfterS'], retryAfter);
+      assert.ok(retryAfter >= 1 && retryAfter <= 5, `Retry-After ${retryAfter} s: when the only slot's transfer should end`);
+      assert.ok(Date.parse(String(busy.body['retry_at'])) > 0);
+      assert.equal((await download).byteLength, 1024 * 1024);
+    } finally {
+      await none.stop();
+    }
+  });
+});
+
+describe('two receptions sharing one database drain one line', { timeout: 180_000, skip: !existsSync(NGINX_BINARY) }, () => {
+  // Both receptions run admission passes over the same line: when slots free on several servers
+  // at once, both may admit the same order; the second to record its ticket gives its slot back
+  // and goes on with the line (it used to answer 500 to whoever waited on its pass).
+  test('every client is admitted once, none gets a 500, every order ends completed', async () => {
+    const two = await startCluster({
+      receptions: 2,
+      servers: 2,
+      capacity: 2,
+      env: { TESSERA_TRANSFER_RATE_BPS: String(512 * 1024), TESSERA_ORDER_RATE_PER_S: '1000', TESSERA_ORDER_BURST: '1000' },
+    });
+    try {
+      const path = join(two.dataDir, 'item.bin');
+      writeFileSync(path, randomBytes(128 * 1024));
+      const id = (await two.addFile(path)).id;
+      const urls = two.topology.receptions.map((r) => `http://127.0.0.1:${r.publicPort}`);
+      const statuses: number[] = [];
+      const counting: typeof fetch = async (input, init) => {
+        const response = await fetch(input, init);
+        statuses.push(response.status);
+        return response;
+      };
+      const clients = Array.from({ length: 24 }, (_, i) => new ReceptionClient({ baseUrl: urls[i % urls.length] as string, fetch: counting }));
+      const placed = await Promise.all(
+        clients.map(async (client) => {
+          const p = await placeOrderAdmitted(client, id, { preferWaitS: 5 });
+          assert.equal((await (await fetch(p.ticket.url)).arrayBuffer()).byteLength, 128 * 1024);
+          return p;
+        }),
+      );
+      assert.equal(new Set(placed.map((p) => p.order.id)).size, 24);
+      assert.deepEqual(statuses.filter((s) => s !== 201 && s !== 503), [], 'only tickets and places in line');
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const states = await Promise.all(placed.map(async (p) => ((await (await fetch(`${urls[0] as string}/orders/${p.order.id}`)).json()) as { state: string }).state));
+        if (states.every((s) => s === 'completed')) break;
+        if (Date.now() > deadline) assert.fail(`not all completed: ${states.join(' ')}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      await two.stop();
     }
   });
 });

@@ -1,3 +1,4 @@
+import { recentOutflowPerS } from '../../src/core/queue/recent-outflow.js';
 import type { ClientRecord, CrowdResult } from './crowd-types.js';
 import { ascending, inversions, mean, quantile, relativeError, signedError, spearman } from './crowd-stats.js';
 import type { Admission, CpuSample, SlotSample } from './system-sampler.js';
@@ -71,7 +72,7 @@ export interface EstimateAnalysis {
   readonly afterAdmission: number;
   /** Admissions per second from the line, first to last. */
   readonly measuredOutflow: number;
-  /** What the estimate's replay of the line assumes: slots ÷ (mean transfer time of those in line + its 50 ms start-up). */
+  /** What an uncalibrated replay of the line assumes: slots ÷ (mean transfer time of those in line + a fixed 50 ms start-up). */
   readonly assumedOutflow: number;
 }
 
@@ -152,10 +153,12 @@ const BANDS: readonly [string, number, number][] = [
   ['over 1000', 1001, Infinity],
 ];
 
-/** The reception's own outflow window (waiting-room.ts OUTFLOW_WINDOW_MS). */
-const OUTFLOW_WINDOW_MS = 30_000;
 const AWAY_MS = 500;
-/** STARTUP_MS in src/servers/reception/waiting-room.ts. */
+/**
+ * The fixed start-up the replay of the line used to add to every transfer (STARTUP_MS, before
+ * the reception learnt the slot overhead from its own admissions: src/core/queue/slot-overhead.ts;
+ * it is now only the prior, until the first measurement).
+ */
 const ESTIMATE_STARTUP_S = 0.05;
 
 function spread(values: readonly number[]): Spread {
@@ -177,18 +180,16 @@ function errorStats(pairs: readonly Pair[]): ErrorStats {
 }
 
 /**
- * position ÷ outflow (seconds) as a careful implementation would compute it: admissions from the line
- * over the last 30 s, or over the line's whole life when that is shorter (the reception divides
- * by 30 s from the first admission on, which makes its early figures too long).
+ * position ÷ outflow (seconds), recomputed from the admissions in the reception's database with
+ * the reception's own function: admissions from the line over the last 30 s, or since the
+ * line's first admission when that is shorter. Reception builds before that function divided by
+ * 30 s from the first admission on, which made their early figures far too long.
  */
 function recomputedBaseline(lineAdmissions: readonly number[], at: number, position: number | null): number | null {
   const first = lineAdmissions[0];
-  if (position === null || first === undefined || at <= first) return null;
-  const windowMs = Math.min(OUTFLOW_WINDOW_MS, at - first);
-  if (windowMs < 1000) return null;
-  let count = 0;
-  for (const t of lineAdmissions) if (t > at - windowMs && t <= at) count++;
-  return count === 0 ? null : position / (count / (windowMs / 1000));
+  if (position === null || first === undefined) return null;
+  const outflow = recentOutflowPerS(lineAdmissions, first, at);
+  return outflow === undefined ? null : position / outflow;
 }
 
 function utilisation(samples: readonly SlotSample[]): Utilisation {

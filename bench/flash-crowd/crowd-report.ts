@@ -146,9 +146,9 @@ export function flashCrowdMarkdown(input: ReportInput): string {
     );
     parts.push(estimateTables(line));
     parts.push(
-      `While the line lasted, ${line.estimates.measuredOutflow.toFixed(2)} clients/s were admitted from it; the estimate replays the line as if ` +
-        `${line.estimates.assumedOutflow.toFixed(2)}/s could be (${line.capacity} slots ÷ (mean transfer time of those in line + 50 ms start-up)). ` +
-        `A constant shortfall of that ratio makes every estimate ${signedPct(line.estimates.measuredOutflow / line.estimates.assumedOutflow - 1)} off, the bias seen above.`,
+      `While the line lasted, ${line.estimates.measuredOutflow.toFixed(2)} clients/s were admitted from it; an uncalibrated replay of the line would assume ` +
+        `${line.estimates.assumedOutflow.toFixed(2)}/s (${line.capacity} slots ÷ (mean transfer time of those in line + a fixed 50 ms start-up)), ` +
+        `and so be ${signedPct(line.estimates.measuredOutflow / line.estimates.assumedOutflow - 1)} off. The reception's replay instead adds the slot overhead it learns from its own admissions (docs/waiting.md).`,
     );
     if (input.chartFile) parts.push(`![Predicted against actual wait, Tessera and position ÷ outflow](${input.chartFile})`);
   }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { replaceBlock, writeBlock } from '../docs-block.js';
 
 // The flash-crowd section has its own markers in docs/benchmarks.md, apart from the block that
 // `npm run bench` owns: a re-run replaces only what is between these two lines, and the
@@ -6,16 +6,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 export const CROWD_BEGIN = '<!-- bench:crowd:begin -->';
 export const CROWD_END = '<!-- bench:crowd:end -->';
+const markers = { begin: CROWD_BEGIN, end: CROWD_END };
 
 export function replaceCrowdBlock(text: string, generated: string): string {
-  const block = `${CROWD_BEGIN}\n${generated.trim()}\n${CROWD_END}`;
-  const begin = text.indexOf(CROWD_BEGIN);
-  const end = text.indexOf(CROWD_END);
-  if (begin >= 0 && end > begin) return text.slice(0, begin) + block + text.slice(end + CROWD_END.length);
-  return `${text.trimEnd()}\n\n${block}\n`;
+  return replaceBlock(text, markers, generated);
 }
 
 export function writeCrowdBlock(file: string, generated: string): void {
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  writeFileSync(file, replaceCrowdBlock(text, generated));
+  writeBlock(file, markers, generated);
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeBlock } from '../docs-block.js';
 
 // docs/benchmarks.md holds hand-written analysis around a generated block. Each `npm run bench`
 // replaces only what is between the markers, so the analysis survives a re-run (and is then
@@ -16,10 +16,5 @@ ${END}
 `;
 
 export function writeResults(file: string, generated: string): void {
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : SKELETON;
-  const begin = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  const block = `${BEGIN}\n${generated.trim()}\n${END}`;
-  const next = begin >= 0 && end > begin ? text.slice(0, begin) + block + text.slice(end + END.length) : `${text.trimEnd()}\n\n${block}\n`;
-  writeFileSync(file, next);
+  writeBlock(file, { begin: BEGIN, end: END }, generated, SKELETON);
 }

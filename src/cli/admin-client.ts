@@ -5,7 +5,8 @@ import { request } from 'node:http';
 import { adminToken } from '../servers/reception/control-app.js';
 import { loadRootSecret } from '../config/secret.js';
 
-// The operator's side of the reception's control listener: adding content, rotating keys.
+// The operator's side of the reception's control listener: adding content, rotating keys,
+// draining servers and reading their status.
 // The admin token is derived from the root secret in the data directory (or TESSERA_ADMIN_TOKEN).
 
 export interface AdminTarget {
@@ -19,7 +20,7 @@ export function adminTarget(env: NodeJS.ProcessEnv, options: { control?: string 
   return { controlUrl, token };
 }
 
-interface JsonResponse {
+export interface JsonResponse {
   readonly status: number;
   readonly json: Record<string, unknown>;
 }
@@ -67,6 +68,15 @@ export function rotateKeys(target: AdminTarget, graceS?: number): Promise<JsonRe
 
 export function listServers(target: AdminTarget): Promise<JsonResponse> {
   return call(target, 'GET', '/admin/servers', {});
+}
+
+export function getServer(target: AdminTarget, serverId: string): Promise<JsonResponse> {
+  return call(target, 'GET', `/admin/servers/${encodeURIComponent(serverId)}`, {});
+}
+
+/** drain: PUT, undrain: DELETE on the server's drain. */
+export function setDrain(target: AdminTarget, serverId: string, drained: boolean): Promise<JsonResponse> {
+  return call(target, drained ? 'PUT' : 'DELETE', `/admin/servers/${encodeURIComponent(serverId)}/drain`, {});
 }
 
 export function describeFailure(response: JsonResponse): string {

@@ -13,6 +13,9 @@ const commands: Record<string, Command> = {
   content: { summary: 'manage the catalogue: content add FILE [--title T], content list', load: () => import('./commands/content.js') },
   get: { summary: 'order a content item and download it: get CONTENT_ID [-o FILE]', load: () => import('./commands/get.js') },
   keys: { summary: 'ticket keys: keys rotate', load: () => import('./commands/keys.js') },
+  status: { summary: 'content servers: health, drain, load, slots, throughput (live; --once, --json)', load: () => import('./commands/status.js') },
+  drain: { summary: 'stop new tickets to a content server while it finishes: drain SERVER [--wait]', load: () => import('./commands/drain.js') },
+  undrain: { summary: 'let a drained content server take new tickets again: undrain SERVER', load: () => import('./commands/undrain.js') },
 };
 
 function usage(): string {

@@ -57,6 +57,9 @@ export const problems = {
   'slots-full': { status: 409, title: 'The content server has no free slot' },
   'content-missing': { status: 409, title: 'The content server does not hold this item' },
   'notice-conflict': { status: 409, title: 'A notice for this ticket already exists' },
+
+  // Operating the content servers
+  'server-not-found': { status: 404, title: 'No content server by this name has reported to this reception' },
 } as const satisfies Record<string, ProblemSpec>;
 
 export type ProblemCode = keyof typeof problems;

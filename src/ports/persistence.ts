@@ -1,7 +1,8 @@
 import type { OrderState } from '../core/order.js';
 import type { KeyEpoch } from '../core/ticket/ticket-keys.js';
 
-// The durable state of a reception: the catalogue, the orders, and the ticket key epochs.
+// The durable state of a reception: the catalogue, the orders, the ticket key epochs and the
+// operator's drains.
 // One interface, two adapters (SQLite by default, PostgreSQL when configured), one contract
 // suite that runs both (src/adapters/sql/persistence.contract.test.ts). All times are Unix ms.
 
@@ -34,6 +35,14 @@ export interface OrderRecord {
   readonly reason: string | null;
   readonly createdAt: number;
   readonly updatedAt: number;
+}
+
+/** An order's place in the waiting line, without the rest of the order: what a copy of the line needs. */
+export interface QueuePlace {
+  readonly orderId: string;
+  readonly contentId: string;
+  /** Arrival number. */
+  readonly queueSeq: number;
 }
 
 export interface NewOrder {
@@ -72,8 +81,20 @@ export interface OrderStore {
   markQueued(id: string, returnBy: number, at: number): Promise<OrderRecord | undefined>;
   /** A queued client came back: it keeps its place until `returnBy`. */
   touchQueued(id: string, returnBy: number, at: number): Promise<OrderRecord | undefined>;
+  /**
+   * A reception starts. Clients cannot come back while no reception runs, so the places that
+   * lapsed after the line was last served (the latest `updatedAt` among queued orders) are kept
+   * until `returnBy`. Returns how many were kept.
+   */
+  keepPlacesAfterOutage(returnBy: number, at: number): Promise<number>;
   /** Queued orders still in line at `now` (not lapsed), in arrival order. */
   listQueued(now: number, limit: number): Promise<readonly OrderRecord[]>;
+  /**
+   * The places in line after arrival number `afterSeq` (exclusive) that are still in line at
+   * `now`, in arrival order, at most `limit`: the line read page by page (a long line read in
+   * one go would hold up everything else; SQLite even blocks the event loop while it reads).
+   */
+  listQueuePlaces(now: number, afterSeq: number, limit: number): Promise<readonly QueuePlace[]>;
   /** 1-based place of a queued order among those still in line at `now`; undefined when not queued. */
   queuePosition(id: string, now: number): Promise<number | undefined>;
   countQueued(now: number): Promise<number>;
@@ -100,10 +121,27 @@ export interface KeyStore {
   ensureInitial(at: number): Promise<void>;
 }
 
+/** A content server the operator drained (`tessera drain`): it gets no new tickets until undrained. */
+export interface ServerDrain {
+  readonly serverId: string;
+  /** Unix ms of the drain. */
+  readonly since: number;
+}
+
+/** Drains outlive a reception's restart and are shared by every reception on the same database. */
+export interface DrainStore {
+  list(): Promise<readonly ServerDrain[]>;
+  /** Idempotent: draining a drained server keeps the first time. Returns the drain in force. */
+  drain(serverId: string, at: number): Promise<ServerDrain>;
+  /** Returns false when the server was not drained. */
+  undrain(serverId: string): Promise<boolean>;
+}
+
 export interface Persistence {
   readonly catalogue: Catalogue;
   readonly orders: OrderStore;
   readonly keys: KeyStore;
+  readonly drains: DrainStore;
   /** A cheap round trip, for /healthz. */
   ping(): Promise<void>;
   close(): Promise<void>;

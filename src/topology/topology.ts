@@ -3,11 +3,20 @@ import { ConfigError } from '../config/env.js';
 import { isServerId } from '../core/ids.js';
 
 // What `tessera up` starts on one machine. The built-in default is one reception and three
-// content servers, all on loopback; a topology file (JSON) can describe any other mix.
+// content servers, all on loopback; a topology file (JSON) can describe any other mix. Several
+// receptions share one public entry: an nginx from the system, started and configured by
+// `tessera up` (nginx-entry.ts), in front of them; they share one database.
 
 export interface ReceptionSpec {
   readonly publicPort: number;
   readonly controlPort: number;
+}
+
+/** The public entry in front of several receptions. */
+export interface EntrySpec {
+  readonly publicPort: number;
+  /** Only nginx for now (see docs/operations.md for why not a home-made proxy). */
+  readonly balancer: 'nginx';
 }
 
 export interface ContentServerSpec {
@@ -21,19 +30,34 @@ export interface ContentServerSpec {
 
 export interface Topology {
   readonly host: string;
-  readonly reception: ReceptionSpec;
+  /** At least one. */
+  readonly receptions: readonly ReceptionSpec[];
+  /** Required with more than one reception: where clients go. */
+  readonly entry?: EntrySpec;
+  /** The receptions' shared database; default SQLite in the data directory. */
+  readonly databaseUrl?: string;
   readonly contentServers: readonly ContentServerSpec[];
 }
 
 export const defaultTopology: Topology = {
   host: '127.0.0.1',
-  reception: { publicPort: 8080, controlPort: 9100 },
+  receptions: [{ publicPort: 8080, controlPort: 9100 }],
   contentServers: [
     { id: 'cs-1', publicPort: 8081, controlPort: 9101, capacity: 8, area: 'local', cost: 1 },
     { id: 'cs-2', publicPort: 8082, controlPort: 9102, capacity: 8, area: 'local', cost: 2 },
     { id: 'cs-3', publicPort: 8083, controlPort: 9103, capacity: 8, area: 'local', cost: 3 },
   ],
 };
+
+/** The port clients use: the entry's with several receptions, else the reception's own. */
+export function publicPortOf(topology: Topology): number {
+  return topology.entry?.publicPort ?? (topology.receptions[0] as ReceptionSpec).publicPort;
+}
+
+/** Control URLs of every reception, in topology order. */
+export function receptionControlUrls(topology: Topology): string[] {
+  return topology.receptions.map((r) => `http://${topology.host}:${r.controlPort}`);
+}
 
 function port(value: unknown, where: string): number {
   if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 65_535) throw new ConfigError(where, 'must be a port number 1..65535');
@@ -47,9 +71,30 @@ export function parseTopology(text: string, source: string): Topology {
   } catch (error) {
     throw new ConfigError(source, `is not valid JSON: ${(error as Error).message}`);
   }
-  const t = raw as { host?: unknown; reception?: Record<string, unknown>; contentServers?: unknown };
-  if (!t || typeof t !== 'object' || !t.reception || !Array.isArray(t.contentServers) || t.contentServers.length === 0) {
-    throw new ConfigError(source, 'needs "reception" and a non-empty "contentServers" list');
+  const t = raw as { host?: unknown; reception?: unknown; receptions?: unknown; entry?: unknown; databaseUrl?: unknown; contentServers?: unknown };
+  if (!t || typeof t !== 'object' || (t.reception === undefined && t.receptions === undefined) || !Array.isArray(t.contentServers) || t.contentServers.length === 0) {
+    throw new ConfigError(source, 'needs "reception" (or "receptions") and a non-empty "contentServers" list');
+  }
+  if (t.reception !== undefined && t.receptions !== undefined) throw new ConfigError(source, 'give "reception" or "receptions", not both');
+  const receptionList: unknown[] = t.receptions !== undefined ? (Array.isArray(t.receptions) ? t.receptions : []) : [t.reception];
+  if (receptionList.length === 0) throw new ConfigError(`${source} receptions`, 'must be a non-empty list');
+  const receptions = receptionList.map((r, i) => {
+    const where = t.receptions !== undefined ? `${source} receptions[${i}]` : `${source} reception`;
+    if (!r || typeof r !== 'object') throw new ConfigError(where, 'must be an object with publicPort and controlPort');
+    const spec = r as Record<string, unknown>;
+    return { publicPort: port(spec['publicPort'], `${where}.publicPort`), controlPort: port(spec['controlPort'], `${where}.controlPort`) };
+  });
+  let entry: EntrySpec | undefined;
+  if (t.entry !== undefined) {
+    const e = t.entry as Record<string, unknown>;
+    if (!e || typeof e !== 'object') throw new ConfigError(`${source} entry`, 'must be an object with publicPort');
+    const balancer = e['balancer'] ?? 'nginx';
+    if (balancer !== 'nginx') throw new ConfigError(`${source} entry.balancer`, 'must be "nginx"');
+    entry = { publicPort: port(e['publicPort'], `${source} entry.publicPort`), balancer };
+  }
+  if (receptions.length > 1 && entry === undefined) throw new ConfigError(`${source} entry`, 'is required with more than one reception: the public port clients use');
+  if (t.databaseUrl !== undefined && (typeof t.databaseUrl !== 'string' || !/^(sqlite:|postgres(ql)?:\/\/)/.test(t.databaseUrl))) {
+    throw new ConfigError(`${source} databaseUrl`, 'must be a sqlite: or postgres:// URL');
   }
   const contentServers = (t.contentServers as Record<string, unknown>[]).map((s, i) => {
     const where = `${source} contentServers[${i}]`;
@@ -67,9 +112,17 @@ export function parseTopology(text: string, source: string): Topology {
   });
   const ids = new Set(contentServers.map((s) => s.id));
   if (ids.size !== contentServers.length) throw new ConfigError(source, 'content server ids must be unique');
+  const ports = [
+    ...receptions.flatMap((r) => [r.publicPort, r.controlPort]),
+    ...(entry ? [entry.publicPort] : []),
+    ...contentServers.flatMap((s) => [s.publicPort, s.controlPort]),
+  ];
+  if (new Set(ports).size !== ports.length) throw new ConfigError(source, 'every port must be used once');
   return {
     host: typeof t.host === 'string' ? t.host : '127.0.0.1',
-    reception: { publicPort: port(t.reception['publicPort'], `${source} reception.publicPort`), controlPort: port(t.reception['controlPort'], `${source} reception.controlPort`) },
+    receptions,
+    ...(entry ? { entry } : {}),
+    ...(typeof t.databaseUrl === 'string' ? { databaseUrl: t.databaseUrl } : {}),
     contentServers,
   };
 }

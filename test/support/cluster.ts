@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { ensureRootSecretFile } from '../../src/config/secret.js';
 import { adminToken } from '../../src/servers/reception/control-app.js';
 import { processPlan, type ProcessSpec } from '../../src/topology/process-plan.js';
-import type { Topology } from '../../src/topology/topology.js';
+import { spawnProcess } from '../../src/topology/spawn-process.js';
+import { publicPortOf, type Topology } from '../../src/topology/topology.js';
 import { addContent, type AdminTarget } from '../../src/cli/admin-client.js';
 
 // A real topology for integration tests: a reception and content servers, each its own
@@ -28,6 +29,10 @@ export async function freePort(): Promise<number> {
 
 export interface ClusterOptions {
   readonly servers?: number;
+  /** Receptions (default 1); more than one share an nginx entry, which receptionUrl then is. */
+  readonly receptions?: number;
+  /** The receptions' database (default SQLite in the data directory). */
+  readonly databaseUrl?: string;
   readonly capacity?: number;
   /** Extra environment for every process (e.g. TESSERA_TICKET_TTL_S). */
   readonly env?: NodeJS.ProcessEnv;
@@ -68,7 +73,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const count = options.servers ?? 3;
   const topology: Topology = {
     host: '127.0.0.1',
-    reception: { publicPort: await freePort(), controlPort: await freePort() },
+    receptions: await Promise.all(Array.from({ length: options.receptions ?? 1 }, async () => ({ publicPort: await freePort(), controlPort: await freePort() }))),
+    ...((options.receptions ?? 1) > 1 ? { entry: { publicPort: await freePort(), balancer: 'nginx' as const } } : {}),
+    ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
     contentServers: await Promise.all(
       Array.from({ length: count }, async (_, i) => ({
         id: `cs-${i + 1}`,
@@ -88,21 +95,23 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const logs = new Map<string, string[]>();
   const specs = new Map<string, ProcessSpec>();
   const start = (spec: ProcessSpec, extra: NodeJS.ProcessEnv): void => {
-    const child = spawn(process.execPath, [CLI, 'serve', spec.role], { env: { ...spec.env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnProcess(spec, CLI, extra);
     const lines = logs.get(spec.name) ?? [];
     logs.set(spec.name, lines);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
     processes.set(spec.name, child);
   };
-  plan.forEach((spec, i) => {
+  const contentSpecs = plan.filter((spec) => spec.role === 'content');
+  const serverEnvOf = (spec: ProcessSpec): NodeJS.ProcessEnv => (spec.role === 'content' ? (options.serverEnv?.(contentSpecs.indexOf(spec)) ?? {}) : {});
+  plan.forEach((spec) => {
     specs.set(spec.name, spec);
-    start(spec, spec.role === 'content' ? (options.serverEnv?.(i - 1) ?? {}) : {});
+    start(spec, serverEnvOf(spec));
   });
-  const admin: AdminTarget = { controlUrl: `http://127.0.0.1:${topology.reception.controlPort}`, token: adminToken(root) };
+  const admin: AdminTarget = { controlUrl: `http://127.0.0.1:${(topology.receptions[0] as { controlPort: number }).controlPort}`, token: adminToken(root) };
   const cluster: Cluster = {
     dataDir,
-    receptionUrl: `http://127.0.0.1:${topology.reception.publicPort}`,
+    receptionUrl: `http://127.0.0.1:${publicPortOf(topology)}`,
     admin,
     topology,
     processes,
@@ -138,8 +147,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       const spec = specs.get(name);
       if (!spec) throw new Error(`no process ${name}`);
       await cluster.kill(name);
-      const index = plan.indexOf(spec);
-      start(spec, spec.role === 'content' ? (options.serverEnv?.(index - 1) ?? {}) : {});
+      start(spec, serverEnvOf(spec));
       await waitHealthy(spec.healthUrl, 20_000);
     },
     async stop() {

@@ -327,6 +327,84 @@ const cases: Readonly<Record<string, (c: CaseContext) => Promise<void>>> = {
     assert.equal(new Set(queued.map((o) => o?.queueSeq)).size, 20);
   },
 
+  async 'drains are kept until undrained, the first time wins, and a reopened database still has them'(c) {
+    const db = await c.open();
+    assert.deepEqual(await db.drains.list(), []);
+    assert.deepEqual(await db.drains.drain('cs-2', T0), { serverId: 'cs-2', since: T0 });
+    assert.deepEqual(await db.drains.drain('cs-2', T0 + 500), { serverId: 'cs-2', since: T0 }, 'draining again keeps the first time');
+    await Promise.all([db.drains.drain('cs-1', T0 + 1), db.drains.drain('cs-1', T0 + 2)]);
+    const again = await c.open();
+    assert.deepEqual((await again.drains.list()).map((d) => d.serverId), ['cs-1', 'cs-2']);
+    assert.equal(await again.drains.undrain('cs-2'), true);
+    assert.equal(await again.drains.undrain('cs-2'), false, 'undraining twice changes nothing');
+    const left = await db.drains.list();
+    assert.equal(left.length, 1);
+    assert.equal(left[0]?.serverId, 'cs-1');
+    assert.ok(left[0]?.since === T0 + 1 || left[0]?.since === T0 + 2);
+  },
+
+  async 'the line reads page by page, after an arrival number, without lapsed or admitted places'(c) {
+    const db = await c.open();
+    const contentId = await withContent(db);
+    const other = await withContent(db);
+    const queued: { orderId: string; contentId: string; queueSeq: number }[] = [];
+    for (let i = 0; i < 7; i++) {
+      const o = await db.orders.createOrder({ id: newId(), contentId: i === 3 ? other : contentId, clientAddress: null, createdAt: T0 + i });
+      const q = await db.orders.markQueued(o.id, i === 5 ? T0 + 1_000 : T0 + 60_000, T0 + i);
+      assert.ok(q?.queueSeq != null);
+      queued.push({ orderId: q.id, contentId: q.contentId, queueSeq: q.queueSeq });
+    }
+    // Not in line: an order never queued, one admitted, one whose client did not come back (index 5, lapsed at T0 + 1 s).
+    await db.orders.createOrder({ id: newId(), contentId, clientAddress: null, createdAt: T0 });
+    await db.orders.markTicketed(queued[1]!.orderId, { serverId: 'cs-1', ticketId: newId(), ticketNotBefore: T0, ticketExpiresAt: T0 + 60_000, at: T0 + 10 });
+    const inLine = queued.filter((_, i) => i !== 1 && i !== 5);
+
+    assert.deepEqual(await db.orders.listQueuePlaces(T0 + 2_000, -1, 100), inLine, 'the whole line, in arrival order');
+    const pages = [];
+    let after = -1;
+    for (;;) {
+      const page = await db.orders.listQueuePlaces(T0 + 2_000, after, 2);
+      if (page.length === 0) break;
+      assert.ok(page.length <= 2);
+      pages.push(...page);
+      after = page[page.length - 1]!.queueSeq;
+    }
+    assert.deepEqual(pages, inLine, 'pages of two join up to the same line');
+    assert.deepEqual(await db.orders.listQueuePlaces(T0 + 2_000, inLine[2]!.queueSeq, 100), inLine.slice(3));
+    assert.deepEqual((await db.orders.listQueuePlaces(T0, -1, 100)).length, 6, 'before it lapsed, index 5 was still in line');
+    assert.deepEqual(await db.orders.listQueuePlaces(T0 + 2_000, inLine[inLine.length - 1]!.queueSeq, 100), []);
+    assert.deepEqual((await db.orders.listQueued(T0 + 2_000, 100)).map((o) => o.id), inLine.map((p) => p.orderId), 'the same line as listQueued');
+    await assert.rejects(db.orders.listQueuePlaces(T0, -1, 0), TypeError);
+    await assert.rejects(db.orders.listQueuePlaces(T0, 0.5, 1), TypeError);
+  },
+
+  async 'places that lapsed while no reception ran are kept; those lapsed before are not'(c) {
+    const db = await c.open();
+    const contentId = await withContent(db);
+    assert.equal(await db.orders.keepPlacesAfterOutage(T0 + 99_000, T0 + 90_000), 0, 'an empty line');
+    const queue = async (returnBy: number, at: number) => {
+      const o = await db.orders.createOrder({ id: newId(), contentId, clientAddress: null, createdAt: at });
+      const q = await db.orders.markQueued(o.id, returnBy, at);
+      assert.ok(q);
+      return q;
+    };
+    // The line was last served at T0 + 10 s (the last answer touched `late`); then the reception stopped until T0 + 60 s.
+    const before = await queue(T0 + 5_000, T0); // lapsed while the line was still served
+    const during = await queue(T0 + 12_000, T0 + 1_000); // lapsed during the outage
+    const late = await queue(T0 + 30_000, T0 + 1_000);
+    assert.ok(await db.orders.touchQueued(late.id, T0 + 40_000, T0 + 10_000));
+    const far = await queue(T0 + 90_000, T0 + 2_000); // still in time at restart
+    assert.equal(await db.orders.keepPlacesAfterOutage(T0 + 62_000, T0 + 60_000), 2);
+    const returnBy = async (id: string) => (await db.orders.getOrder(id))?.queueReturnBy;
+    assert.equal(await returnBy(before.id), T0 + 5_000);
+    assert.equal(await returnBy(during.id), T0 + 62_000);
+    assert.equal(await returnBy(late.id), T0 + 62_000);
+    assert.equal(await returnBy(far.id), T0 + 90_000, 'never shortened');
+    assert.equal(await db.orders.countQueued(T0 + 61_000), 3);
+    const ticketed = await ticketedOrder(db, contentId);
+    assert.equal((await db.orders.getOrder(ticketed.id))?.queueReturnBy, null, 'orders not in line are left alone');
+  },
+
   async 'several processes opening a new database at once all migrate it safely'(c) {
     const moduleUrl = new URL('./open-persistence.js', import.meta.url).href;
     const startAt = String(Date.now() + 500);

@@ -48,10 +48,16 @@ export interface CountersTable {
   value: number;
 }
 
+export interface ServerDrainsTable {
+  server_id: string;
+  drained_at: number;
+}
+
 export interface TesseraDatabase {
   counters: CountersTable;
   contents: ContentsTable;
   content_replicas: ContentReplicasTable;
   orders: OrdersTable;
   ticket_key_epochs: TicketKeyEpochsTable;
+  server_drains: ServerDrainsTable;
 }

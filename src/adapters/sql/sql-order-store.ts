@@ -1,7 +1,7 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import { assertTransition } from '../../core/order.js';
 import type { OrderState } from '../../core/order.js';
-import type { NewOrder, OrderRecord, OrderStore, TicketIssued } from '../../ports/persistence.js';
+import type { NewOrder, OrderRecord, OrderStore, QueuePlace, TicketIssued } from '../../ports/persistence.js';
 import type { OrdersTable, TesseraDatabase } from './schema.js';
 
 function toOrder(row: Selectable<OrdersTable>): OrderRecord {
@@ -103,6 +103,23 @@ export class SqlOrderStore implements OrderStore {
     return row && toOrder(row);
   }
 
+  async keepPlacesAfterOutage(returnBy: number, at: number): Promise<number> {
+    const last = await this.#db
+      .selectFrom('orders')
+      .select((eb) => eb.fn.max('updated_at').as('at'))
+      .where('state', '=', 'queued')
+      .executeTakeFirst();
+    if (last?.at === null || last?.at === undefined) return 0;
+    const result = await this.#db
+      .updateTable('orders')
+      .set({ queue_return_by: returnBy, updated_at: at })
+      .where('state', '=', 'queued')
+      .where('queue_return_by', '<', returnBy)
+      .where('queue_return_by', '>=', Number(last.at))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
   async listQueued(now: number, limit: number): Promise<readonly OrderRecord[]> {
     if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`limit ${limit} is not a positive integer`);
     const rows = await this.#db
@@ -114,6 +131,22 @@ export class SqlOrderStore implements OrderStore {
       .limit(limit)
       .execute();
     return rows.map(toOrder);
+  }
+
+  async listQueuePlaces(now: number, afterSeq: number, limit: number): Promise<readonly QueuePlace[]> {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`limit ${limit} is not a positive integer`);
+    if (!Number.isSafeInteger(afterSeq)) throw new TypeError(`afterSeq ${afterSeq} is not an integer`);
+    // Three columns, keyset-paged along the (state, queue_seq) index.
+    const rows = await this.#db
+      .selectFrom('orders')
+      .select(['id', 'content_id', 'queue_seq'])
+      .where('state', '=', 'queued')
+      .where('queue_seq', '>', afterSeq)
+      .where('queue_return_by', '>=', now)
+      .orderBy('queue_seq')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({ orderId: row.id, contentId: row.content_id, queueSeq: Number(row.queue_seq) }));
   }
 
   async queuePosition(id: string, now: number): Promise<number | undefined> {

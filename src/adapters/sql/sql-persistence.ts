@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Persistence } from '../../ports/persistence.js';
 import type { TesseraDatabase } from './schema.js';
 import { SqlCatalogue } from './sql-catalogue.js';
+import { SqlDrainStore } from './sql-drain-store.js';
 import { SqlKeyStore } from './sql-key-store.js';
 import { SqlOrderStore } from './sql-order-store.js';
 
@@ -13,6 +14,7 @@ export function sqlPersistence(db: Kysely<TesseraDatabase>): Persistence {
     catalogue: new SqlCatalogue(db),
     orders: new SqlOrderStore(db),
     keys: new SqlKeyStore(db),
+    drains: new SqlDrainStore(db),
     async ping() {
       await sql`select 1`.execute(db);
     },

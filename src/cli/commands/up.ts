@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { ensureRootSecretFile } from '../../config/secret.js';
 import { adminToken } from '../../servers/reception/control-app.js';
 import { processPlan, type ProcessSpec } from '../../topology/process-plan.js';
-import { loadTopology, type Topology } from '../../topology/topology.js';
+import { spawnProcess } from '../../topology/spawn-process.js';
+import { loadTopology, publicPortOf, type Topology } from '../../topology/topology.js';
 import { writeSamples } from '../../topology/samples.js';
 import { addContent, describeFailure } from '../admin-client.js';
 
@@ -15,7 +16,8 @@ const HELP = `usage: tessera up [--topology FILE] [--data DIR] [--logs] [--no-sa
 Starts a whole Tessera topology on this machine, each server a separate process:
 by default a reception on http://localhost:8080 (control 127.0.0.1:9100) and three content
 servers on 8081-8083 (control 9101-9103), a SQLite database and a store per content server
-under DIR (default ./data). Server logs go to DIR/logs/ (--logs streams them here too).
+under DIR (default ./data). A topology file can list several receptions behind an nginx
+entry (docs/operations.md; examples in examples/topologies/). Server logs go to DIR/logs/ (--logs streams them here too).
 The first start adds a few sample items. Ctrl-C stops everything.
 `;
 
@@ -53,12 +55,10 @@ export async function run(argv: string[]): Promise<number> {
       log = createWriteStream(join(dataDir, 'logs', `${child.name}.log`), { flags: 'a' });
       logs.set(child.name, log);
     }
-    const proc = spawn(process.execPath, [CLI, 'serve', child.role], {
-      env: child.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawnProcess(child, CLI);
     child.process = proc;
     for (const stream of [proc.stdout, proc.stderr]) {
+      if (stream === null) continue;
       stream.pipe(log, { end: false });
       if (values.logs) stream.pipe(process.stdout, { end: false });
     }
@@ -105,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
 
-  const receptionUrl = `http://localhost:${topology.reception.publicPort}`;
+  const receptionUrl = `http://localhost:${publicPortOf(topology)}`;
   if (!values['no-samples']) await addSamplesIfEmpty(topology, dataDir, root, receptionUrl);
 
   process.stdout.write(
@@ -114,10 +114,15 @@ export async function run(argv: string[]): Promise<number> {
       `Tessera is up.`,
       `  catalogue (browser):  ${receptionUrl}/`,
       `  API:                  ${receptionUrl}/contents, POST ${receptionUrl}/orders  (OpenAPI: ${receptionUrl}/openapi.json)`,
+      ...(topology.entry
+        ? topology.receptions.map((r, i) => `  reception ${String(i + 1).padEnd(11)} http://${topology.host}:${r.publicPort}  (control ${r.controlPort}), behind the nginx entry on ${topology.entry?.publicPort}`)
+        : []),
       ...topology.contentServers.map((s) => `  content server ${s.id.padEnd(6)} http://${topology.host}:${s.publicPort}  (${s.capacity} slots)`),
       `  data and logs:        ${dataDir}`,
+      `  servers' status:      http://${topology.host}:${(topology.receptions[0] as { controlPort: number }).controlPort}/status  (operators; or npx tessera status)`,
       '',
       `Try:  npx tessera content list   then   npx tessera get <content id>`,
+      `      npx tessera drain <server>  to take a content server out gently (npx tessera undrain <server> to bring it back)`,
       `Stop with Ctrl-C.`,
       '',
     ].join('\n'),
@@ -146,7 +151,7 @@ async function addSamplesIfEmpty(topology: Topology, dataDir: string, root: Buff
   const listing = (await (await fetch(`${receptionUrl}/contents`)).json()) as { items: unknown[] };
   if (listing.items.length > 0) return;
   // Wait until every content server has reported, so the samples land on all of them.
-  const target = { controlUrl: `http://${topology.host}:${topology.reception.controlPort}`, token: adminToken(root) };
+  const target = { controlUrl: `http://${topology.host}:${(topology.receptions[0] as { controlPort: number }).controlPort}`, token: adminToken(root) };
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     const response = await fetch(`${target.controlUrl}/admin/servers`, { headers: { authorization: `Bearer ${target.token}` } });

@@ -1,3 +1,4 @@
+import type { ServerHealth } from '../server-health.js';
 import type { ServerKeySet } from '../ticket/ticket-keys.js';
 
 // Messages on the control channel (the "dedicated network" of seed 000 claim 3): separate
@@ -43,8 +44,14 @@ export interface LoadReport {
   readonly keySetVersion: string;
   /** Unix ms by the server's clock; the reception records the age of every report. */
   readonly sentAt: number;
+  /** Counts up by one per report from this process: a gap means reports were lost, a restart starts again at 1. */
   readonly seq: number;
-  /** True while the server is draining: it accepts no new notices. */
+  /**
+   * How often this server reports, ms. The reception takes a server out of selection after a
+   * few missed intervals (src/core/server-health.ts); without it, after its longest bound.
+   */
+  readonly intervalMs?: number;
+  /** True while the server is draining (stopping, or drained by the operator): it accepts no new notices. */
   readonly draining: boolean;
   /** Bandwidth limit of one ticket's transfer, bytes/s; 0 when unlimited. Lets the reception predict service times before it has seen a transfer. */
   readonly transferRateLimit?: number;
@@ -52,6 +59,11 @@ export interface LoadReport {
 
 export interface LoadReportReply {
   readonly keySet?: ServerKeySet;
+  /**
+   * Whether the operator has drained this server (`tessera drain`). The server then refuses
+   * notices from any reception, and says so in its reports, until a reply says false.
+   */
+  readonly drain?: boolean;
 }
 
 /** Reception → content server: the notice of issuance, which is also the allocation check. */
@@ -92,6 +104,50 @@ export interface ReplicaHeaders {
   readonly size: number;
   readonly fileName: string;
   readonly mimeType: string;
+}
+
+/** Why a server gets no new tickets although it reports. */
+export interface DrainStatus {
+  /** operator: `tessera drain` (kept in the database until `tessera undrain`); server: it stopped taking notices itself (it is stopping). */
+  readonly by: 'operator' | 'server';
+  /** Unix ms when the operator drained it; null when the server drains itself. */
+  readonly since: number | null;
+  /** The content server applied the drain too: its last report said so. */
+  readonly acknowledged: boolean;
+}
+
+/**
+ * One content server as the reception sees it: GET /admin/servers on the reception's control
+ * listener, the `tessera status` table and the status page. Figures only: no URL of the
+ * control channel, no ticket, no token.
+ */
+export interface ServerStatus {
+  readonly serverId: string;
+  readonly publicUrl: string;
+  readonly health: ServerHealth;
+  /** Reporting in time (health is not stale). */
+  readonly live: boolean;
+  readonly drain: DrainStatus | null;
+  readonly location: ServerLocation;
+  readonly capacity: number;
+  /** Slots taken (held or in use) per the last report. */
+  readonly slotsTaken: number;
+  readonly activeTransfers: number;
+  readonly bytesPerSecond: number;
+  readonly memory: { readonly rssBytes: number; readonly heapUsedBytes: number };
+  /** Time since the last report arrived, ms. */
+  readonly reportAgeMs: number;
+  readonly reportSeq: number;
+  /** The interval the server announced; null when it did not. */
+  readonly reportIntervalMs: number | null;
+  /** Silence after which this server is stale (src/core/server-health.ts staleAfterMs). */
+  readonly staleAfterMs: number;
+}
+
+export interface StatusSnapshot {
+  /** Unix ms, the reception's clock. */
+  readonly at: number;
+  readonly servers: readonly ServerStatus[];
 }
 
 export const CONTROL_PATHS = {

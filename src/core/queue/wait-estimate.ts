@@ -4,8 +4,14 @@
 // what rate, or until when a held slot is kept. From that each slot's next freeing time is
 // known. The line ahead of a client is known too (each waiting order's item size). So the
 // reception replays the line: the earliest-freeing slot takes the first client in line, is
-// busy for that client's predicted service time, frees again, and so on. Client k is admitted
+// busy for that client's predicted slot time, frees again, and so on. Client k is admitted
 // at the k-th freeing. With no report to go on, the history of service times is used instead.
+//
+// A client's slot time is its transfer (size ÷ the per-transfer rate) plus the slot's
+// overhead: the time a slot is neither transferring nor free to give to the next client
+// (the client fetching its ticket, the content server waiting for delivery evidence after
+// the last byte, the reception hearing of the release and sending the next notice). The
+// overhead is measured, not assumed: see slot-overhead.ts.
 
 export interface SlotForecast {
   /** Unix ms when the slot is predicted to free. For a free slot: now. */
@@ -25,6 +31,37 @@ export interface ServiceHistory {
 }
 
 /**
+ * The replay of the line, one client at a time, so that clients who join the end of the line
+ * later can be forecast without replaying those ahead of them again.
+ */
+export class AdmissionReplay {
+  /** Slots sorted by when they free; slot counts are small (hundreds), so a sorted array with binary insertion does. */
+  readonly #slots: { freeAt: number; rate: number }[];
+  readonly #history: ServiceHistory;
+  readonly #overheadMs: number;
+
+  /**
+   * `slots` are the slots of the servers that hold the item(s); `overheadMs` is the slot time
+   * each admission costs on top of its transfer (may be negative when transfers run faster
+   * than the reported rate, but a slot time never drops below zero).
+   */
+  constructor(slots: readonly SlotForecast[], nowMs: number, history: ServiceHistory, overheadMs = 0) {
+    this.#slots = slots.map((s) => ({ freeAt: Math.max(nowMs, s.freeAt), rate: s.perTransferRate })).sort((a, b) => a.freeAt - b.freeAt);
+    this.#history = history;
+    this.#overheadMs = Number.isFinite(overheadMs) ? overheadMs : 0;
+  }
+
+  /** Predicted admission time (Unix ms) of the next client in line; Infinity when there is no slot at all. */
+  next(client: WaitingClient): number {
+    const slot = this.#slots.shift();
+    if (!slot) return Infinity;
+    const slotTimeMs = Math.max(0, serviceTimeMs(client.size, slot.rate, this.#history) + this.#overheadMs);
+    insertSorted(this.#slots, { freeAt: slot.freeAt + slotTimeMs, rate: slot.rate });
+    return slot.freeAt;
+  }
+}
+
+/**
  * Predicted admission time (Unix ms) for every client in `line`, in line order.
  * `slots` are the slots of the servers that hold the item(s).
  */
@@ -33,22 +70,11 @@ export function predictAdmissions(
   line: readonly WaitingClient[],
   nowMs: number,
   history: ServiceHistory,
-  /** Time from admission to the first byte flowing: the client's retry and its ticket fetch. */
-  startupMs = 0,
+  /** Slot time per admission on top of the transfer (see AdmissionReplay). */
+  overheadMs = 0,
 ): number[] {
-  if (slots.length === 0) return line.map(() => Infinity);
-  // A binary heap keyed on freeAt; slot counts are small (hundreds), so a sorted array with
-  // binary insertion is as fast and far simpler.
-  const heap = slots.map((s) => ({ freeAt: Math.max(nowMs, s.freeAt), rate: s.perTransferRate })).sort((a, b) => a.freeAt - b.freeAt);
-  const out: number[] = [];
-  for (const client of line) {
-    const slot = heap.shift();
-    if (!slot) break;
-    out.push(slot.freeAt);
-    const serviceMs = serviceTimeMs(client.size, slot.rate, history);
-    insertSorted(heap, { freeAt: slot.freeAt + startupMs + serviceMs, rate: slot.rate });
-  }
-  return out;
+  const replay = new AdmissionReplay(slots, nowMs, history, overheadMs);
+  return line.map((client) => replay.next(client));
 }
 
 export function serviceTimeMs(size: number, perTransferRate: number, history: ServiceHistory): number {

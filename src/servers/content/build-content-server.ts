@@ -15,7 +15,7 @@ import { createControlPlane } from './control-plane.js';
 import { KeyRing } from './key-ring.js';
 import { LoadReporter } from './load-reporter.js';
 import { createPublicHandler } from './public-plane.js';
-import { ReceptionClient } from './reception-client.js';
+import { ReceptionPool } from './reception-pool.js';
 import { ServedItems } from './served-item.js';
 import { SlotTable, type SlotState } from './slot-table.js';
 import { TicketVerifier } from './ticket-verifier.js';
@@ -66,7 +66,9 @@ export interface ContentServerSnapshot {
   readonly controlUrl: string;
   readonly capacity: number;
   readonly slotsTaken: number;
+  /** Refuses new notices: stopping, or drained by the operator. */
   readonly draining: boolean;
+  readonly drainedByOperator: boolean;
   readonly noticeMode: ContentServerConfig['noticeMode'];
   readonly deliveryMode: ContentServerConfig['deliveryMode'];
   /** UDP port of the accel delivery log listener, when there is one. */
@@ -114,7 +116,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
   const keys = new KeyRing();
   const verifier = new TicketVerifier({ audience: config.serverId, keys: keys.lookup, clockToleranceS: config.clockToleranceS });
   const metrics = createContentMetrics(deps.metrics, () => slots.taken);
-  const reception = new ReceptionClient(config.receptionControlUrl, config.controlToken);
+  const reception = new ReceptionPool(config.receptionControlUrls, config.controlToken);
   const requestTimeoutMs = Math.max(2000, Math.min(10_000, config.reportIntervalMs * 2));
 
   const outbox = new CompletionOutbox({
@@ -133,7 +135,10 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
 
   let publicUrl = config.publicUrl ?? '';
   let controlUrl = '';
+  /** stop() was called: no new notices, ever. */
   let draining = false;
+  /** The reception says the operator drained this server (`tessera drain`); it may undo it. */
+  let drainedByOperator = false;
   let seq = 0;
   let lastReportAt = clock.now();
   let lastReportBytes = 0;
@@ -160,7 +165,8 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
       keySetVersion: keys.version,
       sentAt: now,
       seq: ++seq,
-      draining,
+      intervalMs: config.reportIntervalMs,
+      draining: draining || drainedByOperator,
       transferRateLimit: config.transferRateBps,
     };
   };
@@ -172,7 +178,21 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     minGapMs: Math.min(50, config.reportIntervalMs),
     logger,
     buildReport,
-    send: (report) => reception.postJson(CONTROL_PATHS.loadReports, report, requestTimeoutMs),
+    send: async (report) => {
+      const answers = await reception.broadcast(CONTROL_PATHS.loadReports, report, requestTimeoutMs);
+      // Drained while any reception that answered says so: receptions share the drains through
+      // their database but reread it only every few seconds, and one that has not yet must not
+      // undo another's drain.
+      const said = answers.map((a) => drainIn(a.reply?.status === 200 ? a.reply.body : undefined)).filter((d) => d !== undefined);
+      const drained = said.length > 0 ? said.includes(true) : drainedByOperator;
+      if (drained !== drainedByOperator) {
+        drainedByOperator = drained;
+        logger.info({ serverId: config.serverId }, drained ? 'drained by the operator: refusing new notices, finishing transfers' : 'undrained by the operator: taking new notices');
+        // The receptions count this server out until a report says it drains no more.
+        reporter.nudge();
+      }
+      return answers;
+    },
     onReply: (reply) => {
       const body = reply.body;
       if (typeof body !== 'object' || body === null || !('keySet' in body) || body.keySet === undefined) return;
@@ -235,7 +255,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
       reporter.nudge();
     },
     get draining() {
-      return draining;
+      return draining || drainedByOperator;
     },
   };
 
@@ -274,7 +294,8 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     controlUrl,
     capacity: slots.capacity,
     slotsTaken: slots.taken,
-    draining,
+    draining: draining || drainedByOperator,
+    drainedByOperator,
     noticeMode: config.noticeMode,
     deliveryMode: config.deliveryMode,
     accelLogPort,
@@ -367,6 +388,11 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
       logger.info({ serverId: config.serverId }, 'content server stopped');
     },
   };
+}
+
+/** The `drain` of a load report's reply (LoadReportReply), when it has one. */
+function drainIn(body: unknown): boolean | undefined {
+  return typeof body === 'object' && body !== null && 'drain' in body && typeof body.drain === 'boolean' ? body.drain : undefined;
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -196,7 +196,12 @@ export class CompletionOutbox {
   }
 
   #compact(): void {
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+    // Completions taken for sending must not stay referenced from the queue until a later
+    // compaction: up to a thousand of them were kept alive that way for a hundred ms or more.
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head);
       this.#head = 0;
     }

@@ -17,7 +17,7 @@ describe('loadContentServerConfig', () => {
     assert.ok(Object.isFrozen(config));
     assert.equal(config.publicHost, '127.0.0.1');
     assert.equal(config.publicUrl, undefined);
-    assert.equal(config.receptionControlUrl, 'http://127.0.0.1:9100');
+    assert.deepEqual(config.receptionControlUrls, ['http://127.0.0.1:9100']);
     assert.equal(config.capacity, 8);
     assert.equal(config.reportIntervalMs, 1000);
     assert.equal(config.area, 'local');
@@ -27,6 +27,15 @@ describe('loadContentServerConfig', () => {
     assert.equal(config.idleReleaseMs, 15_000);
     assert.equal(config.deliveryMode, 'node');
     assert.equal(config.accelPrefix, '/_tessera_accel');
+  });
+
+  it('takes several receptions, comma-separated, and refuses one listed twice', () => {
+    const config = loadContentServerConfig({ ...base, TESSERA_RECEPTION_CONTROL_URL: 'http://10.0.0.1:9100/, http://10.0.0.2:9100' });
+    assert.deepEqual(config.receptionControlUrls, ['http://10.0.0.1:9100', 'http://10.0.0.2:9100']);
+    assert.throws(
+      () => loadContentServerConfig({ ...base, TESSERA_RECEPTION_CONTROL_URL: 'http://10.0.0.1:9100,http://10.0.0.1:9100/' }),
+      (error: unknown) => error instanceof ConfigError && /TESSERA_RECEPTION_CONTROL_URL/.test(error.message) && /twice/.test(error.message),
+    );
   });
 
   it('names every bad setting, and never shows the token', () => {

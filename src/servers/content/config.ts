@@ -15,7 +15,8 @@ export interface ContentServerConfig {
   readonly publicUrl: string | undefined;
   readonly controlHost: string;
   readonly controlPort: number;
-  readonly receptionControlUrl: string;
+  /** Every reception this server reports to (TESSERA_RECEPTION_CONTROL_URL, comma-separated). */
+  readonly receptionControlUrls: readonly string[];
   readonly controlToken: string;
   readonly storeDir: string;
   readonly capacity: number;
@@ -58,7 +59,11 @@ export function loadContentServerConfig(env: NodeJS.ProcessEnv | Env): ContentSe
   const publicUrl = read.optional<string | undefined>('TESSERA_PUBLIC_URL', undefined, httpUrl);
   const controlHost = read.optional('TESSERA_CONTROL_HOST', '127.0.0.1', host);
   const controlPort = read.required('TESSERA_CONTROL_PORT', port);
-  const receptionControlUrl = read.required('TESSERA_RECEPTION_CONTROL_URL', httpUrl);
+  const receptionControlUrls = read.required('TESSERA_RECEPTION_CONTROL_URL', (v) => {
+    const urls = v.split(',').map((u) => httpUrl(u.trim()).replace(/\/+$/, ''));
+    if (new Set(urls).size !== urls.length) fail('lists a reception twice');
+    return urls;
+  });
   const controlToken = read.required('TESSERA_CONTROL_TOKEN', (v) => {
     // controlToken(root, serverId) is "<serverId>.<mac>": a token for another server is a
     // deployment mistake worth catching before the reception refuses every report.
@@ -98,7 +103,7 @@ export function loadContentServerConfig(env: NodeJS.ProcessEnv | Env): ContentSe
     publicUrl: publicUrl?.replace(/\/+$/, ''),
     controlHost,
     controlPort,
-    receptionControlUrl: receptionControlUrl.replace(/\/+$/, ''),
+    receptionControlUrls,
     controlToken,
     storeDir,
     capacity,

@@ -122,6 +122,8 @@ export interface HarnessOptions {
   readonly env?: Record<string, string>;
   readonly serverId?: string;
   readonly logger?: Logger;
+  /** The regular sweep's interval (a very long one leaves only the event-driven checks). */
+  readonly sweepIntervalMs?: number;
 }
 
 export interface Harness {
@@ -185,7 +187,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   });
   const logger = options.logger ?? createLogger({ name: 'content-test', level: process.env['TESSERA_LOG_LEVEL'] ?? 'warn' });
   const store = await DiskContentStore.open(storeDir);
-  const server = buildContentServer({ config, clock, logger, metrics: createMetricsRegistry('content', serverId), store, stopGraceMs: 500 });
+  const server = buildContentServer({ config, clock, logger, metrics: createMetricsRegistry('content', serverId), store, stopGraceMs: 500, ...(options.sweepIntervalMs === undefined ? {} : { sweepIntervalMs: options.sweepIntervalMs }) });
   const { publicUrl, controlUrl } = await server.start();
   await server.state.reportNow();
   const fileNames = new Map<string, string>();

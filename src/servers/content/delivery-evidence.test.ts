@@ -88,3 +88,64 @@ describe('delivery evidence', () => {
     assert.ok((snapshot()?.deliveredBytes ?? 0) >= MiB / 2);
   });
 });
+
+describe('delivery evidence when this side closes the connection (Connection: close)', () => {
+  let h: Harness;
+  let clock: ManualClock;
+  let bytes: Buffer;
+  let contentId: string;
+
+  before(async () => {
+    // No regular sweep (an hour apart) and a clock that does not move: only the look taken
+    // right after the close can count the response, end the ticket and free its slot.
+    clock = new ManualClock(T0);
+    h = await startHarness({ clock, sweepIntervalMs: 3_600_000, env: { TESSERA_DELIVERY_CONFIRM_MS: '5000' } });
+    bytes = randomBytes(256 * 1024);
+    contentId = await h.putReplica(bytes, 'closing.bin');
+  });
+  after(() => h.close());
+
+  it('counts the response and frees the slot as soon as the client acknowledged our FIN', async () => {
+    const { url, claims } = await h.issue(contentId);
+    assert.equal(h.server.state.slots.taken, 1);
+    const got = await send(url, { headers: { connection: 'close' } });
+    assert.equal(got.status, 200);
+    assert.equal(got.headers['connection'], 'close');
+    assert.equal(sha256(got.body), sha256(bytes));
+    // Freed at once; counted at once (TIME_WAIT shows every byte acknowledged) or, when the
+    // connection is already gone, at the sweep after the confirmation delay.
+    await waitFor(() => h.server.state.slots.taken === 0);
+    if (!h.server.state.slots.isConsumed(claims.ticketId)) {
+      clock.advance(5000);
+      h.server.state.sweep();
+    }
+    await h.consumed(claims.ticketId);
+    const completion = await h.reception.waitForCompletion(claims.ticketId);
+    assert.equal(completion.outcome, 'completed');
+    assert.equal(completion.bytesDelivered, bytes.length);
+  });
+
+  it('lets a client that vanished with bytes unread resume, although this side had closed in order', async () => {
+    // 3 MiB: the server hands all of it to the kernel and closes before the client has read 1 MiB.
+    const large = randomBytes(3 * MiB);
+    const largeId = await h.putReplica(large, 'closing-large.bin');
+    const { url, claims } = await h.issue(largeId);
+    const first = await send(url, { headers: { connection: 'close' }, abortAfter: MiB + 5 });
+    assert.equal(first.status, 200);
+    // Long enough for the looks after the close (2, 25, 50 ms ...) to find the connection reset.
+    await delay(300);
+    assert.ok(!h.server.state.slots.isConsumed(claims.ticketId), 'a reset connection proves nothing before the confirmation delay');
+    const rest = await send(url, { headers: { range: `bytes=${first.body.length}-`, connection: 'close' } });
+    assert.equal(rest.status, 206);
+    assert.equal(sha256(Buffer.concat([first.body, rest.body])), sha256(large));
+    await h.consumed(claims.ticketId);
+  });
+});
+
+async function waitFor(check: () => boolean, timeoutMs = 3000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await delay(5);
+  }
+}

@@ -1,17 +1,19 @@
 import type { LoadReport } from '../../core/control/messages.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ReceptionReply } from './reception-client.js';
+import type { ReceptionAnswer } from './reception-pool.js';
 
-// Pushes a LoadReport to the reception every interval, at once at start, and soon after any
-// slot change (at most one extra report per `minGapMs`). The reply may carry a key set, which
-// is handed to `onReply` and never logged. A reception that is down costs one warning per
-// outage; the next interval simply tries again.
+// Pushes a LoadReport to every reception (reception-pool.ts) every interval, at once at start,
+// and soon after any slot change (at most one extra report per `minGapMs`). Each reply may carry
+// a key set, which is handed to `onReply` and never logged. A reception that is down costs one
+// warning per outage; the next interval simply tries again.
 
 export interface LoadReporterOptions {
   readonly intervalMs: number;
   readonly minGapMs: number;
   readonly buildReport: () => LoadReport;
-  readonly send: (report: LoadReport) => Promise<ReceptionReply>;
+  /** Sends one report to every reception; one answer per reception. */
+  readonly send: (report: LoadReport) => Promise<readonly ReceptionAnswer[]>;
   readonly onReply: (reply: ReceptionReply) => void;
   readonly logger: Logger;
 }
@@ -22,16 +24,20 @@ export class LoadReporter {
   #inFlight: Promise<void> | undefined;
   #again = false;
   #lastSentAt = 0;
-  #down = false;
+  /** The receptions that did not take the last report, by URL. */
+  readonly #down = new Set<string>();
   #stopped = true;
 
   constructor(options: LoadReporterOptions) {
     this.#options = options;
   }
 
+  /** At least one reception took the last report. */
   get reachable(): boolean {
-    return !this.#down;
+    return this.#down.size < this.#receptions;
   }
+
+  #receptions = 1;
 
   start(): void {
     this.#stopped = false;
@@ -67,7 +73,8 @@ export class LoadReporter {
       if (this.#stopped) return;
       if (this.#again) {
         this.#again = false;
-        this.#schedule(this.#options.minGapMs);
+        // The gap counts from when this report left: a slow reply has already used it up.
+        this.#schedule(Math.max(0, this.#lastSentAt + this.#options.minGapMs - Date.now()));
       } else {
         this.#schedule(this.#options.intervalMs);
       }
@@ -76,17 +83,24 @@ export class LoadReporter {
   }
 
   async #send(): Promise<void> {
+    let answers: readonly ReceptionAnswer[];
     try {
-      const reply = await this.#options.send(this.#options.buildReport());
-      if (reply.status < 200 || reply.status > 299) throw new Error(`the reception answered ${reply.status}`);
-      if (this.#down) this.#options.logger.info('the reception accepts load reports again');
-      this.#down = false;
-      this.#options.onReply(reply);
+      answers = await this.#options.send(this.#options.buildReport());
     } catch (error) {
-      if (!this.#down) {
-        this.#options.logger.warn({ reason: error instanceof Error ? error.message : String(error) }, 'cannot report load to the reception; will retry every interval');
+      answers = [{ url: 'reception', error: error instanceof Error ? error : new Error(String(error)) }];
+    }
+    this.#receptions = Math.max(1, answers.length);
+    for (const { url, reply, error } of answers) {
+      const failure = error ?? (reply === undefined || reply.status < 200 || reply.status > 299 ? new Error(`the reception answered ${reply?.status ?? 0}`) : undefined);
+      if (failure !== undefined) {
+        if (!this.#down.has(url)) {
+          this.#options.logger.warn({ reception: url, reason: failure.message }, 'cannot report load to the reception; will retry every interval');
+        }
+        this.#down.add(url);
+        continue;
       }
-      this.#down = true;
+      if (this.#down.delete(url)) this.#options.logger.info({ reception: url }, 'the reception accepts load reports again');
+      this.#options.onReply(reply as ReceptionReply);
     }
   }
 

@@ -1,5 +1,6 @@
 import { RangeSet } from '../../core/byte-ranges.js';
 import type { Completion, Notice, SlotReport } from '../../core/control/messages.js';
+import { ConsumedTickets } from './consumed-tickets.js';
 
 // The content server's allocation state: which tickets it knows, which of them hold one of its
 // `capacity` slots, what each has delivered, and which are used up. Pure and synchronous (time
@@ -92,11 +93,8 @@ export class SlotTable {
   readonly #options: SlotTableOptions;
   readonly #records = new Map<string, TicketRecord>();
   #taken = 0;
-  /** Used-up (and withdrawn) ticket IDs; #consumedBySecond says when each may be forgotten. */
-  readonly #consumed = new Set<string>();
-  /** The same IDs bucketed by the second they may be forgotten, so sweeping costs O(expired). */
-  readonly #consumedBySecond = new Map<number, string[]>();
-  #sweptSecond: number | undefined;
+  /** Used-up (and withdrawn) ticket IDs, until their window closes (consumed-tickets.ts). */
+  readonly #consumed = new ConsumedTickets();
   #lastSweep = Number.NEGATIVE_INFINITY;
 
   constructor(options: SlotTableOptions) {
@@ -314,7 +312,7 @@ export class SlotTable {
       }
     }
     this.#nextSlotDueAt = nextDue;
-    this.#forgetConsumed(now);
+    this.#consumed.forget(now);
     return completions;
   }
 
@@ -423,30 +421,7 @@ export class SlotTable {
   }
 
   #remember(ticketId: string, forgetAt: number): void {
-    this.#consumed.add(ticketId);
-    const second = Math.ceil(forgetAt / 1000);
-    const bucket = this.#consumedBySecond.get(second);
-    if (bucket) bucket.push(ticketId);
-    else this.#consumedBySecond.set(second, [ticketId]);
-  }
-
-  #forgetConsumed(now: number): void {
-    const nowSecond = Math.floor(now / 1000);
-    const from = this.#sweptSecond;
-    if (from === undefined || nowSecond - from > this.#consumedBySecond.size) {
-      // First sweep, or a long gap: walking the buckets is cheaper than walking the seconds.
-      for (const second of [...this.#consumedBySecond.keys()]) if (second <= nowSecond) this.#forgetBucket(second);
-    } else {
-      for (let s = from + 1; s <= nowSecond; s++) this.#forgetBucket(s);
-    }
-    this.#sweptSecond = nowSecond;
-  }
-
-  #forgetBucket(second: number): void {
-    const ids = this.#consumedBySecond.get(second);
-    if (!ids) return;
-    this.#consumedBySecond.delete(second);
-    for (const id of ids) this.#consumed.delete(id);
+    this.#consumed.add(ticketId, forgetAt);
   }
 }
 

@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { ConfigError, envEnum, envInt, envString } from '../../config/env.js';
 import { loadRootSecret } from '../../config/secret.js';
+import { parsePolicyName } from '../../core/selection/parse-policy-name.js';
+import type { PolicyName } from '../../core/selection/policy-name.js';
 
 export type AddressBinding = 'off' | 'exact' | 'prefix';
 
@@ -21,7 +23,14 @@ export interface ReceptionConfig {
   readonly addressBinding: AddressBinding;
   readonly prefixBitsV4: number;
   readonly prefixBitsV6: number;
-  /** A content server whose last report is older than this gets no new tickets. */
+  /**
+   * A content server is stale (no new tickets) after missing this many of the report intervals
+   * it announces, but never sooner than minStaleMs nor later than staleAfterMs
+   * (src/core/server-health.ts).
+   */
+  readonly missedReports: number;
+  readonly minStaleMs: number;
+  /** The longest silence any content server is allowed, whatever interval it announces. */
   readonly staleAfterMs: number;
   /** How long a superseded ticket key is still accepted after a rotation. */
   readonly keyGraceS: number;
@@ -30,6 +39,10 @@ export interface ReceptionConfig {
   readonly queueMax: number;
   readonly orderRatePerS: number;
   readonly orderBurst: number;
+  /** How this reception picks the content server for an order (docs/selection.md). */
+  readonly selectionPolicy: PolicyName;
+  /** Loads (shares of capacity) within this of each other count as equal; the nearer server then wins. */
+  readonly equalLoadBand: number;
 }
 
 export function loadReceptionConfig(env: NodeJS.ProcessEnv): Readonly<ReceptionConfig> {
@@ -39,6 +52,9 @@ export function loadReceptionConfig(env: NodeJS.ProcessEnv): Readonly<ReceptionC
   if (holdS > ticketTtlS) throw new ConfigError('TESSERA_HOLD_S', `must not exceed TESSERA_TICKET_TTL_S (${ticketTtlS})`);
   const clockToleranceS = envInt(env, 'TESSERA_CLOCK_TOLERANCE_S', 5, 0, 60);
   const keyGraceS = envInt(env, 'TESSERA_KEY_GRACE_S', ticketTtlS + clockToleranceS + 60, 0, 30 * 86_400);
+  const minStaleMs = envInt(env, 'TESSERA_STALE_MIN_MS', 1000, 50, 600_000);
+  const staleAfterMs = envInt(env, 'TESSERA_STALE_AFTER_MS', 30_000, 100, 600_000);
+  if (minStaleMs > staleAfterMs) throw new ConfigError('TESSERA_STALE_MIN_MS', `must not exceed TESSERA_STALE_AFTER_MS (${staleAfterMs})`);
   if (keyGraceS < ticketTtlS + clockToleranceS) {
     throw new ConfigError('TESSERA_KEY_GRACE_S', 'must cover the longest ticket lifetime plus the clock tolerance');
   }
@@ -57,7 +73,9 @@ export function loadReceptionConfig(env: NodeJS.ProcessEnv): Readonly<ReceptionC
     addressBinding: envEnum(env, 'TESSERA_ADDRESS_BINDING', ['off', 'exact', 'prefix'] as const, 'off'),
     prefixBitsV4: envInt(env, 'TESSERA_PREFIX_BITS_V4', 24, 0, 32),
     prefixBitsV6: envInt(env, 'TESSERA_PREFIX_BITS_V6', 56, 0, 128),
-    staleAfterMs: envInt(env, 'TESSERA_STALE_AFTER_MS', 5000, 100, 600_000),
+    missedReports: envInt(env, 'TESSERA_MISSED_REPORTS', 3, 1, 100),
+    minStaleMs,
+    staleAfterMs,
     keyGraceS,
     maxUploadBytes: envInt(env, 'TESSERA_MAX_UPLOAD_BYTES', 8 * 1024 ** 3, 1, Number.MAX_SAFE_INTEGER),
     queueGraceS: envInt(env, 'TESSERA_QUEUE_GRACE_S', 30, 1, 3600),
@@ -65,5 +83,27 @@ export function loadReceptionConfig(env: NodeJS.ProcessEnv): Readonly<ReceptionC
     queueMax: envInt(env, 'TESSERA_QUEUE_MAX', 10_000, 0, 1_000_000),
     orderRatePerS: envInt(env, 'TESSERA_ORDER_RATE_PER_S', 5, 1, 1_000_000),
     orderBurst: envInt(env, 'TESSERA_ORDER_BURST', 20, 1, 1_000_000),
+    selectionPolicy: selectionPolicyOf(env),
+    equalLoadBand: equalLoadBandOf(env),
   });
+}
+
+function selectionPolicyOf(env: NodeJS.ProcessEnv): PolicyName {
+  const raw = env['TESSERA_SELECTION_POLICY'];
+  if (raw === undefined || raw.trim() === '') return 'default';
+  try {
+    return parsePolicyName(raw);
+  } catch (error) {
+    throw new ConfigError('TESSERA_SELECTION_POLICY', (error as Error).message);
+  }
+}
+
+/** A share of capacity, so a decimal (envInt reads integers only). */
+function equalLoadBandOf(env: NodeJS.ProcessEnv): number {
+  const raw = env['TESSERA_EQUAL_LOAD_BAND'];
+  if (raw === undefined || raw === '') return 0.1;
+  if (!/^\d+(\.\d+)?$/.test(raw)) throw new ConfigError('TESSERA_EQUAL_LOAD_BAND', `"${raw}" is not a decimal number`);
+  const value = Number(raw);
+  if (value > 1) throw new ConfigError('TESSERA_EQUAL_LOAD_BAND', `${value} is outside 0..1 (a share of capacity)`);
+  return value;
 }

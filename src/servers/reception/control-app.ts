@@ -2,9 +2,9 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../../core/clock.js';
-import { CONTROL_PATHS, type Completion, type LoadReport, type LoadReportReply } from '../../core/control/messages.js';
+import { CONTROL_PATHS, type Completion, type LoadReport, type LoadReportReply, type ServerStatus } from '../../core/control/messages.js';
 import { TesseraError } from '../../core/errors.js';
-import { isServerId, isUuid } from '../../core/ids.js';
+import { isServerId, isUuid, SERVER_ID_PATTERN } from '../../core/ids.js';
 import { checkControlToken, derivePurposeSecret } from '../../core/ticket/ticket-keys.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Persistence } from '../../ports/persistence.js';
@@ -13,14 +13,17 @@ import { installProblemHandlers } from './http-errors.js';
 import type { CatalogueFiles } from './ingest.js';
 import type { Keyring } from './keyring.js';
 import type { ReceptionMetrics } from './metrics.js';
+import { PAGE_SECURITY_HEADERS } from './pages.js';
 import { contentJson } from './public-app.js';
 import type { Replication } from './replication.js';
 import type { ServerRegistry } from './server-registry.js';
+import { renderStatusPage, STATUS_SCRIPT } from './status-page.js';
+import { StatusStream } from './status-stream.js';
 import type { WaitingRoom } from './waiting-room.js';
 
 // The reception's control listener (loopback by default, never the public port). Content
-// servers push load reports and completions here; the operator's CLI adds content and
-// rotates keys here. Content servers authenticate with their per-server control token; the
+// servers push load reports and completions here; the operator's CLI adds content, rotates
+// keys, drains servers and reads their status here; the status page is served here. Content servers authenticate with their per-server control token; the
 // operator with the admin token. Both are derived from the root secret.
 
 export interface ControlAppDeps {
@@ -126,7 +129,9 @@ export async function buildControlApp(deps: ControlAppDeps): Promise<FastifyInst
     }
     deps.waitingRoom.kick();
     const keySet = deps.keyring.keySetFor(report.serverId);
-    const reply: LoadReportReply = keySet.version === report.keySetVersion ? {} : { keySet };
+    // The drain goes back every time, so a restarted content server learns it again at once.
+    const drain = deps.servers.isDrained(report.serverId);
+    const reply: LoadReportReply = keySet.version === report.keySetVersion ? { drain } : { keySet, drain };
     return reply;
   });
 
@@ -221,20 +226,68 @@ export async function buildControlApp(deps: ControlAppDeps): Promise<FastifyInst
 
   app.get('/admin/servers', async (request) => {
     requireAdmin(request);
-    return {
-      servers: deps.servers.list().map((s) => ({
-        serverId: s.serverId,
-        publicUrl: s.publicUrl,
-        live: s.live,
-        reportAgeMs: s.ageMs,
-        capacity: s.report.capacity,
-        slotsTaken: s.report.slotsTaken,
-        activeTransfers: s.report.activeTransfers,
-        bytesPerSecond: s.report.bytesPerSecond,
-        draining: s.report.draining,
-        location: s.report.location,
-      })),
-    };
+    return deps.servers.status();
+  });
+
+  const knownServer = (serverId: string): string => {
+    if (!isServerId(serverId)) throw new TesseraError('invalid-id', `'${String(serverId).slice(0, 40)}' is not a content server name (${SERVER_ID_PATTERN.source})`);
+    if (!deps.servers.knows(serverId)) {
+      const known = deps.servers.list().map((s) => s.serverId);
+      throw new TesseraError('server-not-found', `no content server '${serverId}' has reported to this reception${known.length ? `; known: ${known.join(', ')}` : ''}`);
+    }
+    return serverId;
+  };
+  const serverParams = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } as const;
+  /** null for a drained server that has not reported since this reception started. */
+  const serverStatus = (id: string): ServerStatus | null => deps.servers.status().servers.find((s) => s.serverId === id) ?? null;
+
+  app.get<{ Params: { id: string } }>('/admin/servers/:id', { schema: { params: serverParams } }, async (request) => {
+    requireAdmin(request);
+    const id = knownServer(request.params.id);
+    return { server: serverStatus(id), drained: deps.servers.isDrained(id) };
+  });
+
+  // Drain: the reception stops offering the server new tickets at once; the drain is kept in
+  // the database (so it outlives a restart and every reception sees it) and goes to the content
+  // server in the reply to its next load report, after which it refuses notices from anyone.
+  app.put<{ Params: { id: string } }>('/admin/servers/:id/drain', { schema: { params: serverParams } }, async (request) => {
+    requireAdmin(request);
+    const id = knownServer(request.params.id);
+    const wasDrained = deps.servers.isDrained(id);
+    const drain = await deps.db.drains.drain(id, deps.clock.now());
+    deps.servers.drain(id, drain.since);
+    if (!wasDrained) deps.logger.info({ serverId: id }, 'content server drained by the operator: no new tickets');
+    statusStream.push();
+    return { serverId: id, drained: true, changed: !wasDrained, drainedSince: drain.since, server: serverStatus(id) };
+  });
+
+  app.delete<{ Params: { id: string } }>('/admin/servers/:id/drain', { schema: { params: serverParams } }, async (request) => {
+    requireAdmin(request);
+    const id = knownServer(request.params.id);
+    const changed = await deps.db.drains.undrain(id);
+    deps.servers.undrain(id);
+    if (changed) deps.logger.info({ serverId: id }, 'content server undrained by the operator: takes new tickets again');
+    // A waiting client may now fit on this server.
+    deps.waitingRoom.kick();
+    statusStream.push();
+    return { serverId: id, drained: false, changed, server: serverStatus(id) };
+  });
+
+  // The status page: read-only figures about the content servers, on the control listener
+  // only (see docs/operations.md for why), updating live by Server-Sent Events.
+  const statusStream = new StatusStream(() => deps.servers.status(), deps.logger);
+  app.addHook('preClose', async () => statusStream.close());
+
+  app.get('/status', async (_request, reply) =>
+    reply.type('text/html; charset=utf-8').headers(PAGE_SECURITY_HEADERS).header('cache-control', 'no-store').send(renderStatusPage(deps.servers.status())),
+  );
+  app.get('/status/status.js', async (_request, reply) =>
+    reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').send(STATUS_SCRIPT),
+  );
+  app.get('/status/events', async (request, reply) => {
+    if (!statusStream.hasRoom) throw new TesseraError('unavailable', 'too many status pages are open', { retryAfterS: 10 });
+    reply.hijack();
+    statusStream.subscribe(request.raw, reply.raw);
   });
 
   return app;

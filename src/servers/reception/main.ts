@@ -1,6 +1,10 @@
+import { randomInt } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { Gauge } from 'prom-client';
 import { openPersistence } from '../../adapters/sql/open-persistence.js';
 import { systemClock, type Clock } from '../../core/clock.js';
+import { createPolicy } from '../../core/selection/create-policy.js';
+import { seededRandom } from '../../core/selection/seeded-random.js';
 import { createLogger, type Logger } from '../../observability/logger.js';
 import { createMetricsRegistry } from '../../observability/metrics.js';
 import type { Persistence } from '../../ports/persistence.js';
@@ -40,13 +44,37 @@ export async function startReception(
   const db = await openPersistence(config.databaseUrl);
   const registry = createMetricsRegistry('reception', 'reception');
   const metrics = createReceptionMetrics(registry);
-  const servers = new ServerRegistry(clock, config.staleAfterMs);
+  const servers = new ServerRegistry(clock, {
+    staleness: { missedReports: config.missedReports, minStaleMs: config.minStaleMs, maxStaleMs: config.staleAfterMs },
+  });
+  // The operator's drains outlive a restart: without them a drained server would get tickets
+  // again as soon as it reported.
+  servers.setDrains(await db.drains.list());
+  new Gauge({
+    name: 'tessera_content_servers',
+    help: 'Content servers by health (healthy, draining, drained, stale)',
+    labelNames: ['health'],
+    registers: [registry],
+    collect() {
+      for (const [health, count] of Object.entries(servers.countByHealth())) this.set({ health }, count);
+    },
+  });
   const keyring = new Keyring(db.keys, config.rootSecret, clock);
   await keyring.start();
   const contentServers = new ContentServerClient(config.rootSecret);
   const files = new CatalogueFiles(config.dataDir, clock);
   const replication = new Replication(db, files, servers, contentServers, clock, logger);
-  const ordering = new Ordering({ config, clock, db, servers, contentServers, keyring, metrics, logger });
+  // Seeded once per process from the system's generator, so that several receptions reading the
+  // same stale reports do not draw the same pairs. The policy's stale bound is the ceiling: the
+  // registry already leaves out each server after the silence its own announced interval allows
+  // (a bound below a 5 s report interval would take live servers out before every report).
+  const policy = createPolicy(config.selectionPolicy, {
+    clock,
+    random: seededRandom(randomInt(2 ** 32)),
+    staleAfterMs: config.staleAfterMs,
+    equalLoadBand: config.equalLoadBand,
+  });
+  const ordering = new Ordering({ config, clock, db, servers, policy, contentServers, keyring, metrics, logger });
   const sweeper = new Sweeper(db, clock, logger, config.clockToleranceS * 1000 + 30_000);
   const waitingRoom = new WaitingRoom({
     clock,
@@ -80,9 +108,15 @@ export async function startReception(
   // Other receptions may rotate keys: pick their epochs up.
   const keyRefresh = setInterval(() => void keyring.refresh().catch((e: unknown) => logger.warn({ err: e }, 'key refresh failed')), 10_000);
   keyRefresh.unref();
+  // ...and drain or undrain servers.
+  const drainRefresh = setInterval(() => {
+    const version = servers.drainsVersion;
+    db.drains.list().then((d) => servers.setDrains(d, version), (e: unknown) => logger.warn({ err: e }, 'drain refresh failed'));
+  }, 2000);
+  drainRefresh.unref();
   sweeper.start(10_000);
   waitingRoom.start();
-  logger.info({ publicUrl: publicAddress, controlUrl: controlAddress }, 'reception listening');
+  logger.info({ publicUrl: publicAddress, controlUrl: controlAddress, selectionPolicy: policy.name }, 'reception listening');
 
   return {
     publicUrl: publicAddress,
@@ -92,6 +126,7 @@ export async function startReception(
     db,
     async stop() {
       clearInterval(keyRefresh);
+      clearInterval(drainRefresh);
       sweeper.stop();
       waitingRoom.stop();
       await publicApp.close();

@@ -4,7 +4,7 @@ import type { Notice } from '../../core/control/messages.js';
 import { TesseraError } from '../../core/errors.js';
 import { isUuid, newId } from '../../core/ids.js';
 import { addressToBytes, isIPv4Mapped } from '../../core/ip-address.js';
-import { rankServers } from '../../core/selection.js';
+import type { SelectionPolicy } from '../../core/selection/selection-policy.js';
 import { mintTicket, type ClientBinding } from '../../core/ticket/ticket.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ContentRecord, OrderRecord, Persistence } from '../../ports/persistence.js';
@@ -14,10 +14,26 @@ import type { Keyring } from './keyring.js';
 import type { ReceptionMetrics } from './metrics.js';
 import type { ServerRegistry } from './server-registry.js';
 
-// The steps of placing an order (R1–R6): write the order, pick the least-loaded server that
-// holds the item, take a slot there with the notice of issuance (the allocation check, R4),
-// record the ticket, and only then hand the ticket URL back. The waiting room decides when
-// an order may take these steps (now, or when its turn in line comes).
+// The steps of placing an order (R1–R6): write the order, let the configured selection policy
+// order the servers that hold the item (docs/selection.md), take a slot on the first that has
+// one with the notice of issuance (the allocation check, R4), record the ticket, and only then
+// hand the ticket URL back. The waiting room decides when an order may take these steps (now,
+// or when its turn in line comes).
+
+/**
+ * The order left the state it was being admitted from before its ticket was recorded: another
+ * reception sharing the database admitted it first, or it lapsed meanwhile. The slot this
+ * attempt took has been given back.
+ */
+export class OrderMovedOn extends Error {
+  readonly orderId: string;
+
+  constructor(orderId: string) {
+    super(`order ${orderId} changed state while a ticket was being issued`);
+    this.name = 'OrderMovedOn';
+    this.orderId = orderId;
+  }
+}
 
 export interface PlacedOrder {
   readonly order: OrderRecord;
@@ -34,6 +50,8 @@ export interface OrderingDeps {
   readonly clock: Clock;
   readonly db: Persistence;
   readonly servers: ServerRegistry;
+  /** One per reception: it may keep state between orders (round robin's turn, its random draws). */
+  readonly policy: SelectionPolicy;
   readonly contentServers: ContentServerClient;
   readonly keyring: Keyring;
   readonly metrics: ReceptionMetrics;
@@ -71,15 +89,13 @@ export class Ordering {
 
   /**
    * Takes a slot for the order on the best server that has one and tickets the order. Returns
-   * undefined, changing nothing, when no server took it.
+   * undefined, changing nothing, when no server took it; throws OrderMovedOn when the order was
+   * no longer received or queued by the time its ticket was to be recorded.
    */
   async admit(order: OrderRecord, content: ContentRecord): Promise<PlacedOrder | undefined> {
     const d = this.#d;
     const holders = await unavailableOnFailure(() => d.db.catalogue.replicaServers(content.id));
-    const ranked = rankServers(d.servers.candidates(holders), d.clock.now(), {
-      equalLoadBand: 0.1,
-      staleAfterMs: d.config.staleAfterMs,
-    });
+    const ranked = d.policy.order({ candidates: d.servers.candidates(holders) });
     if (ranked.length === 0) d.logger.debug({ orderId: order.id, candidates: d.servers.candidates(holders) }, 'no server can take the order now');
     for (const serverId of ranked) {
       const server = d.servers.get(serverId);
@@ -123,7 +139,7 @@ export class Ordering {
       }
       if (!ticketed) {
         await d.contentServers.withdrawNotice(serverId, server.controlUrl, ticketId);
-        throw new TesseraError('internal', 'order changed state while a ticket was being issued');
+        throw new OrderMovedOn(order.id);
       }
       d.metrics.ticketsIssued.inc({ server: serverId });
       d.metrics.orders.inc({ outcome: 'ticketed' });

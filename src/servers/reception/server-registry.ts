@@ -1,11 +1,19 @@
 import type { Clock } from '../../core/clock.js';
-import type { LoadReport } from '../../core/control/messages.js';
+import type { DrainStatus, LoadReport, ServerStatus, StatusSnapshot } from '../../core/control/messages.js';
 import { serviceTimeMs, type ServiceHistory, type SlotForecast } from '../../core/queue/wait-estimate.js';
-import type { Candidate } from '../../core/selection.js';
+import type { Candidate } from '../../core/selection/candidate.js';
+import { serverHealth, staleAfterMs, takesNewTickets, type ServerHealth, type StalenessPolicy } from '../../core/server-health.js';
+import type { ServerDrain } from '../../ports/persistence.js';
 
 // The reception's view of its content servers, built from the load reports they push (R2).
 // On top of each report it counts the notices it made since that report was sent, so that a
 // burst of orders between two reports does not all land on the same "least-loaded" server.
+//
+// It is also the one place that says whether a server may get new tickets: its health
+// (src/core/server-health.ts) from how long it has been silent, measured against the interval
+// it announced, and from the operator's drains, which the control app keeps in the database
+// and mirrors here. The selection's input, the waiting line's forecasts and the status views
+// all read it from here.
 
 interface Entry {
   report: LoadReport;
@@ -18,6 +26,8 @@ interface Entry {
   fullSinceReport: boolean;
   /** Last observed rate of one transfer on this server, bytes/s (0: never seen). */
   perTransferRate: number;
+  /** Silence after which this server is stale, from the interval it announced. */
+  staleAfterMs: number;
 }
 
 export interface ServerView {
@@ -27,24 +37,49 @@ export interface ServerView {
   readonly report: LoadReport;
   readonly receivedAt: number;
   readonly ageMs: number;
+  /** Reporting in time (not stale). */
   readonly live: boolean;
+  readonly staleAfterMs: number;
+  readonly health: ServerHealth;
+  /** When the operator drained it; null when not drained. */
+  readonly drainedSince: number | null;
+  /** May be offered new tickets. */
+  readonly eligible: boolean;
+  /** Slots taken per the report plus the notices made since, less the completions since. */
+  readonly slotsTaken: number;
+}
+
+/**
+ * A selection candidate (src/core/selection/candidate.ts) with the registry's own count beside
+ * it: `slotsTaken` is the report plus this reception's notices since, less its completions
+ * since (full after a refusal), which the waiting room reads to count free slots.
+ */
+export interface RegistryCandidate extends Candidate {
+  readonly slotsTaken: number;
+}
+
+export interface RegistryOptions {
+  readonly staleness: StalenessPolicy;
 }
 
 export class ServerRegistry {
   readonly #servers = new Map<string, Entry>();
+  /** Operator drains: server ID → Unix ms of the drain. */
+  readonly #drains = new Map<string, number>();
+  #drainsVersion = 0;
   readonly #clock: Clock;
-  readonly #staleAfterMs: number;
+  readonly #staleness: StalenessPolicy;
 
-  constructor(clock: Clock, staleAfterMs: number) {
+  constructor(clock: Clock, options: RegistryOptions) {
     this.#clock = clock;
-    this.#staleAfterMs = staleAfterMs;
+    this.#staleness = options.staleness;
   }
 
   /** Records a report; returns true when the server was not known (or had gone silent) before. */
   record(report: LoadReport): boolean {
     const now = this.#clock.now();
     const previous = this.#servers.get(report.serverId);
-    const isNew = !previous || now - previous.receivedAt > this.#staleAfterMs;
+    const isNew = !previous || now - previous.receivedAt > previous.staleAfterMs;
     // Reports can cross on the wire; an older one never replaces a newer one.
     if (previous && report.seq <= previous.report.seq && report.sentAt <= previous.report.sentAt && !isNew) return false;
     // Notices made before the server sent this report are already counted in it. Reports carry
@@ -56,8 +91,53 @@ export class ServerRegistry {
     const limit = report.transferRateLimit ?? 0;
     const observed = rates.length > 0 ? rates.reduce((a, b) => a + b, 0) / rates.length : (previous?.perTransferRate ?? 0);
     const perTransferRate = observed > 0 ? observed : limit;
-    this.#servers.set(report.serverId, { report, receivedAt: now, recentNotices, recentReleases, fullSinceReport: false, perTransferRate });
+    this.#servers.set(report.serverId, {
+      report,
+      receivedAt: now,
+      recentNotices,
+      recentReleases,
+      fullSinceReport: false,
+      perTransferRate,
+      staleAfterMs: staleAfterMs(report.intervalMs, this.#staleness),
+    });
     return isNew;
+  }
+
+  /** Counts drain changes made here, so a slower read of the database cannot undo a newer one. */
+  get drainsVersion(): number {
+    return this.#drainsVersion;
+  }
+
+  /**
+   * Replaces the operator's drains with the database's (at start, and now and then for the
+   * changes other receptions make). `readAtVersion` is drainsVersion when the read began: if a
+   * drain changed here since, the read is older than what we know and is dropped.
+   */
+  setDrains(drains: readonly ServerDrain[], readAtVersion = this.#drainsVersion): boolean {
+    if (readAtVersion !== this.#drainsVersion) return false;
+    this.#drains.clear();
+    for (const d of drains) this.#drains.set(d.serverId, d.since);
+    return true;
+  }
+
+  drain(serverId: string, since: number): void {
+    this.#drainsVersion++;
+    this.#drains.set(serverId, since);
+  }
+
+  undrain(serverId: string): void {
+    this.#drainsVersion++;
+    this.#drains.delete(serverId);
+  }
+
+  /** The operator drained it: the answer to put in the reply to its load report. */
+  isDrained(serverId: string): boolean {
+    return this.#drains.has(serverId);
+  }
+
+  /** Has reported since this reception started, or is drained. */
+  knows(serverId: string): boolean {
+    return this.#servers.has(serverId) || this.#drains.has(serverId);
   }
 
   /** A notice sent at `sentAt` (before the server could count it) took a slot for an item of `bytes`. */
@@ -85,13 +165,16 @@ export class ServerRegistry {
   /**
    * When each slot of the live, non-draining servers among `serverIds` is predicted to free
    * (see src/core/queue/wait-estimate.ts), from the last reports brought forward to now.
+   * `afterTransferMs`, when given, is how long a slot stays taken after its last byte (the
+   * waiting room measures it, src/core/queue/slot-overhead.ts): transfers free that much after
+   * they end, and an idle slot within that much of the report that showed it idle.
    */
-  slotForecasts(serverIds: readonly string[], history: ServiceHistory, startupMs: number): SlotForecast[] {
+  slotForecasts(serverIds: readonly string[], history: ServiceHistory, startupMs: number, afterTransferMs?: number): SlotForecast[] {
     const now = this.#clock.now();
     const out: SlotForecast[] = [];
     for (const id of serverIds) {
       const entry = this.#servers.get(id);
-      if (!entry || now - entry.receivedAt > this.#staleAfterMs || entry.report.draining) continue;
+      if (!entry || !this.#view(id, entry).eligible) continue;
       const r = entry.report;
       const age = Math.max(0, now - entry.receivedAt);
       const rate = entry.perTransferRate;
@@ -100,9 +183,12 @@ export class ServerRegistry {
       for (const slot of r.slots) {
         if (slot.state === 'active' && slot.bytesPerSecond > 0) {
           const remaining = Math.max(0, slot.remainingBytes - (slot.bytesPerSecond * age) / 1000);
-          mine.push({ freeAt: now + (remaining / slot.bytesPerSecond) * 1000, perTransferRate: rate });
+          mine.push({ freeAt: now + (remaining / slot.bytesPerSecond) * 1000 + (afterTransferMs ?? 0), perTransferRate: rate });
         } else if (slot.state === 'held') {
           mine.push({ freeAt: Math.min(held(slot.remainingBytes), Math.max(now, slot.releaseBy)), perTransferRate: rate });
+        } else if (slot.state === 'idle' && afterTransferMs !== undefined) {
+          // The transfer ended before the report arrived: the slot frees within afterTransferMs of that.
+          mine.push({ freeAt: Math.max(now, Math.min(slot.releaseBy, entry.receivedAt + afterTransferMs)), perTransferRate: rate });
         } else {
           mine.push({ freeAt: Math.max(now, slot.releaseBy), perTransferRate: rate });
         }
@@ -129,45 +215,110 @@ export class ServerRegistry {
     return [...this.#servers.entries()].map(([id, e]) => this.#view(id, e)).sort((a, b) => a.serverId.localeCompare(b.serverId));
   }
 
-  /** Slots of the live, non-draining servers. */
+  /** Slots of the servers that take new tickets. */
   totalCapacity(): number {
-    return this.list().reduce((sum, s) => sum + (s.live && !s.report.draining ? s.report.capacity : 0), 0);
+    return this.list().reduce((sum, s) => sum + (s.eligible ? s.report.capacity : 0), 0);
   }
 
+  /** Servers reporting in time, drained or not (they still take replicas and finish their transfers). */
   liveServerIds(): string[] {
     return this.list().filter((s) => s.live).map((s) => s.serverId);
   }
 
-  candidates(serverIds: readonly string[]): Candidate[] {
-    const out: Candidate[] = [];
+  /** How many servers are in each health, for metrics. */
+  countByHealth(): Record<ServerHealth, number> {
+    const counts: Record<ServerHealth, number> = { healthy: 0, draining: 0, drained: 0, stale: 0 };
+    for (const s of this.list()) counts[s.health]++;
+    return counts;
+  }
+
+  /**
+   * The selection's input: the servers among `serverIds` that report in time. A stale server is
+   * left out here, by its own bound, whatever bound the selection applies on top; a drained
+   * or draining one is passed with `draining` set.
+   */
+  candidates(serverIds: readonly string[]): RegistryCandidate[] {
+    const out: RegistryCandidate[] = [];
     for (const id of serverIds) {
       const entry = this.#servers.get(id);
       if (!entry) continue;
-      const r = entry.report;
+      const view = this.#view(id, entry);
+      if (!view.live) continue;
+      // The report and this reception's own work since are passed apart: the policy decides
+      // whether to read its own notices (the default) or the report alone (least-loaded).
       out.push({
         serverId: id,
-        capacity: r.capacity,
-        slotsTaken: entry.fullSinceReport
-          ? r.capacity
-          : Math.max(0, r.slotsTaken + entry.recentNotices.length - entry.recentReleases.length),
-        cost: r.location.cost,
-        draining: r.draining,
+        capacity: entry.report.capacity,
+        reportedTaken: entry.report.slotsTaken,
+        pendingNotices: entry.recentNotices.length,
+        releasesSinceReport: entry.recentReleases.length,
+        refusedSinceReport: entry.fullSinceReport,
+        draining: !view.eligible,
         reportedAt: entry.receivedAt,
+        area: entry.report.location.area,
+        cost: entry.report.location.cost,
+        slotsTaken: view.slotsTaken,
       });
     }
     return out;
   }
 
+  /** Every server that reported since this reception started, as the status views show it. */
+  status(): StatusSnapshot {
+    return { at: this.#clock.now(), servers: this.list().map(statusOf) };
+  }
+
   #view(serverId: string, entry: Entry): ServerView {
-    const ageMs = this.#clock.now() - entry.receivedAt;
+    const ageMs = Math.max(0, this.#clock.now() - entry.receivedAt);
+    const r = entry.report;
+    const slotsTaken = entry.fullSinceReport ? r.capacity : Math.max(0, r.slotsTaken + entry.recentNotices.length - entry.recentReleases.length);
+    const drainedSince = this.#drains.get(serverId) ?? null;
+    const health = serverHealth({
+      ageMs,
+      staleAfterMs: entry.staleAfterMs,
+      drainRequested: drainedSince !== null,
+      serverDraining: r.draining,
+      // fullSinceReport says another reception filled it, not that work is left here.
+      slotsTaken: Math.max(0, r.slotsTaken + entry.recentNotices.length - entry.recentReleases.length),
+      activeTransfers: r.activeTransfers,
+    });
     return {
       serverId,
-      publicUrl: entry.report.publicUrl,
-      controlUrl: entry.report.controlUrl,
-      report: entry.report,
+      publicUrl: r.publicUrl,
+      controlUrl: r.controlUrl,
+      report: r,
       receivedAt: entry.receivedAt,
       ageMs,
-      live: ageMs <= this.#staleAfterMs,
+      live: health !== 'stale',
+      staleAfterMs: entry.staleAfterMs,
+      health,
+      drainedSince,
+      eligible: takesNewTickets(health),
+      slotsTaken,
     };
   }
+}
+
+function statusOf(s: ServerView): ServerStatus {
+  const r = s.report;
+  let drain: DrainStatus | null = null;
+  if (s.drainedSince !== null) drain = { by: 'operator', since: s.drainedSince, acknowledged: r.draining };
+  else if (r.draining) drain = { by: 'server', since: null, acknowledged: true };
+  return {
+    serverId: s.serverId,
+    publicUrl: s.publicUrl,
+    health: s.health,
+    live: s.live,
+    drain,
+    location: r.location,
+    capacity: r.capacity,
+    slotsTaken: r.slotsTaken,
+    activeTransfers: r.activeTransfers,
+    bytesPerSecond: r.bytesPerSecond,
+    memory: { rssBytes: r.memory.rssBytes, heapUsedBytes: r.memory.heapUsedBytes },
+    reportAgeMs: s.ageMs,
+    reportSeq: r.seq,
+    reportIntervalMs: r.intervalMs ?? null,
+    staleAfterMs: s.staleAfterMs,
+  };
 }

@@ -1,27 +1,38 @@
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../../core/clock.js';
 import { TesseraError } from '../../core/errors.js';
+import { LineCopy, type LinePlace } from '../../core/queue/line-copy.js';
 import { signQueueToken, verifyQueueToken } from '../../core/queue/queue-token.js';
-import { positionOverOutflowMs, predictAdmissions, ServiceTimeHistory } from '../../core/queue/wait-estimate.js';
+import { OUTFLOW_WINDOW_MS, recentOutflowPerS } from '../../core/queue/recent-outflow.js';
+import { SlotOverhead } from '../../core/queue/slot-overhead.js';
+import { SlotTurnover } from '../../core/queue/slot-turnover.js';
+import { AdmissionReplay, positionOverOutflowMs, serviceTimeMs, ServiceTimeHistory } from '../../core/queue/wait-estimate.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ContentRecord, OrderRecord, Persistence } from '../../ports/persistence.js';
 import type { ReceptionMetrics } from './metrics.js';
-import { unavailableOnFailure, type Ordering, type PlacedOrder } from './ordering.js';
+import { OrderMovedOn, unavailableOnFailure, type Ordering, type PlacedOrder } from './ordering.js';
 import type { ServerRegistry } from './server-registry.js';
 
 // When every content server is busy (R9, seed 001 ¶0044–0050): the order joins a line kept in
 // the database (so it survives a restart), the client is told its place, an honest estimate
 // and when to come back, with a signed queue token. Admission is strictly in arrival order:
-// an admission pass walks the line from the front and stops at the first order no server can
-// take. The pass runs whenever capacity may have freed (a load report, a completion) and on
-// a short tick while anyone waits. A client that long-polls (`Prefer: wait=N`) gets its
-// ticket the moment it is admitted; one that does not come back within the grace period
-// after the time it was given loses its place.
+// an admission pass reads the front of the line from the database — as many orders as there
+// are free slots — and stops at the first order no server can take. The pass runs whenever
+// capacity may have freed (a load report, a completion) and on a short tick while anyone
+// waits. A client that long-polls (`Prefer: wait=N`) gets its ticket the moment it is
+// admitted; one that does not come back within the grace period after the time it was given
+// loses its place.
+//
+// Places and estimates come from a copy of the line in memory (src/core/queue/line-copy.ts),
+// changed as the line changes and reloaded from the database at start and now and then, and
+// from a replay of that line over the slots' forecasts, redone at most every viewMaxAgeMs and
+// carried on for the clients who join meanwhile. So a burst of new orders costs a few small
+// statements each, not a read of the whole line.
 
 export interface WaitingRoomSettings {
   /** How long after its retry time a client may come back and keep its place. */
   readonly graceMs: number;
-  /** Most clients in line; beyond, queue-full. */
+  /** Most clients in line; beyond, queue-full. 0: no line at all (a busy answer holds no place). */
   readonly maxLine: number;
   /** Longest a long-poll is held. */
   readonly maxPollMs: number;
@@ -29,6 +40,12 @@ export interface WaitingRoomSettings {
   readonly maxSleepMs: number;
   /** How often the admission pass runs while anyone waits. */
   readonly tickMs: number;
+  /** Oldest replay of the line an estimate may come from. */
+  readonly viewMaxAgeMs: number;
+  /** How often lapsed places are looked for. */
+  readonly expireEveryMs: number;
+  /** How often the copy of the line is reloaded from the database while anyone waits (other receptions may change the line too). */
+  readonly reloadEveryMs: number;
 }
 
 export const defaultWaitingRoomSettings: WaitingRoomSettings = {
@@ -37,6 +54,9 @@ export const defaultWaitingRoomSettings: WaitingRoomSettings = {
   maxPollMs: 20_000,
   maxSleepMs: 60_000,
   tickMs: 200,
+  viewMaxAgeMs: 250,
+  expireEveryMs: 200,
+  reloadEveryMs: 10_000,
 };
 
 export interface WaitInfo {
@@ -45,7 +65,7 @@ export interface WaitInfo {
   readonly position: number;
   readonly lineLength: number;
   readonly estimatedWaitMs: number;
-  /** position ÷ recent outflow, the usual estimate, for comparison; null before any admission. */
+  /** position ÷ recent outflow, the usual estimate, for comparison; null before the outflow is known. */
   readonly baselineWaitMs: number | null;
   readonly retryAt: number;
   readonly queueToken: string;
@@ -66,15 +86,25 @@ export interface WaitingRoomDeps {
   readonly settings?: Partial<WaitingRoomSettings>;
 }
 
-/** Time from admission to the first byte flowing: a long-polling client fetches at once. */
-const STARTUP_MS = 50;
-const OUTFLOW_WINDOW_MS = 30_000;
+/**
+ * Slot time per admission beyond the transfer until the reception has measured its own: the
+ * admitted client fetching its ticket (a long-polling client does within tens of ms), plus half
+ * a report interval for hearing of the release once a report says what the interval is.
+ */
+const PRIOR_OVERHEAD_MS = 50;
+/** Orders read per page when the copy of the line is reloaded. */
+const RELOAD_PAGE = 500;
+/** A replay of the line is not made again sooner than this, however often the slots change. */
+const VIEW_MIN_AGE_MS = 50;
+/** A client missing from the copy has it reloaded, but not more often than this. */
+const MIN_RELOAD_GAP_MS = 1000;
 
-interface LineView {
+/** A replay of the line, carried on over the clients who joined after it was made. */
+interface Forecast {
   readonly at: number;
-  readonly position: ReadonlyMap<string, number>;
-  readonly predictedAt: ReadonlyMap<string, number>;
-  readonly length: number;
+  readonly replay: AdmissionReplay;
+  readonly predictedAt: Map<string, number>;
+  lastSeq: number;
 }
 
 export class WaitingRoom {
@@ -82,11 +112,27 @@ export class WaitingRoom {
   readonly #s: WaitingRoomSettings;
   readonly #admitted = new EventEmitter();
   readonly #history = new ServiceTimeHistory();
+  readonly #overhead = new SlotOverhead({ overheadMs: PRIOR_OVERHEAD_MS, afterTransferMs: 0 });
+  readonly #turnover = new SlotTurnover(this.#overhead);
+  readonly #line = new LineCopy();
+  /** Admissions from the line in the last OUTFLOW_WINDOW_MS, and the first since the line was last empty. */
   readonly #admissions: number[] = [];
+  #outflowSince: number | undefined;
   readonly #contents = new Map<string, ContentRecord>();
-  #view: LineView = { at: 0, position: new Map(), predictedAt: new Map(), length: 0 };
-  #passRunning: Promise<void> | undefined;
+  /** The report of each server last shown to the turnover tracker (by arrival time). */
+  readonly #reportSeen = new Map<string, number>();
+  #forecast: Forecast | undefined;
+  /** When the slots last changed as the reception sees them: a report, a completion, an admission. */
+  #slotsChangedAt = Number.NEGATIVE_INFINITY;
+  #passRunning = false;
   #passAgain = false;
+  #passesStarted = 0;
+  #passWaiters: { readonly target: number; readonly resolve: () => void; readonly reject: (error: unknown) => void }[] = [];
+  #lastExpiry = Number.NEGATIVE_INFINITY;
+  #lastReload = Number.NEGATIVE_INFINITY;
+  #reloading: Promise<void> | undefined;
+  /** Settles once the places that lapsed during an outage are kept (see start). */
+  #ready: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(deps: WaitingRoomDeps) {
@@ -97,41 +143,92 @@ export class WaitingRoom {
 
   start(): void {
     this.#timer = setInterval(() => {
-      if (this.#view.length > 0) this.kick();
+      const now = this.#d.clock.now();
+      if (this.#line.length > 0 || !this.#line.loaded) {
+        this.kick();
+        if (now - this.#lastReload >= this.#s.reloadEveryMs) {
+          this.#d.logger.debug({ slotOverhead: this.slotOverhead, lineLength: this.#line.length }, 'waiting line');
+          void this.#reload();
+        }
+      }
     }, this.#s.tickMs);
     this.#timer.unref();
-    // Orders that were waiting before a restart are still in the database: look at them now.
+    // Orders that were waiting before a restart are still in the database. Their clients could
+    // not come back while no reception ran: the places that lapsed meanwhile are kept for one
+    // grace period from now. Then look at the line.
+    this.#ready = this.#keepPlacesAfterOutage();
+    void this.#ready.then(() => this.#reload());
     this.kick();
+  }
+
+  async #keepPlacesAfterOutage(): Promise<void> {
+    const d = this.#d;
+    const now = d.clock.now();
+    try {
+      const kept = await d.db.orders.keepPlacesAfterOutage(now + this.#s.graceMs, now);
+      if (kept > 0) d.logger.info({ kept }, 'places that lapsed while no reception ran are kept');
+    } catch (error) {
+      d.logger.warn({ err: error }, 'could not keep the places that lapsed while no reception ran');
+    }
   }
 
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
   }
 
+  /** Slot time per admission beyond the transfer, and the part of it after the last byte, as measured so far (ms). */
+  get slotOverhead(): { readonly overheadMs: number; readonly afterTransferMs: number; readonly samples: number } {
+    return { overheadMs: this.#overhead.overheadMs, afterTransferMs: this.#overhead.afterTransferMs, samples: this.#overhead.samples };
+  }
+
   /** A new order: admitted at once if nobody waits and a server takes it; otherwise in line. */
   async order(contentId: string, clientAddress: string | undefined): Promise<Outcome> {
     const d = this.#d;
-    const content = await d.ordering.content(contentId);
-    this.#contents.set(content.id, content);
+    await this.#ready;
+    const content = await this.#content(contentId);
     const order = await d.ordering.createOrder(content, clientAddress);
-    const waiting = await unavailableOnFailure(() => d.db.orders.countQueued(d.clock.now()));
+    // While the copy shows anyone in line, the order joins it without asking the database:
+    // should they all have left meanwhile, the pass below admits it at once all the same.
+    const waiting = this.#line.loaded && this.#line.length > 0 ? this.#line.length : await unavailableOnFailure(() => d.db.orders.countQueued(d.clock.now()));
     if (waiting === 0) {
-      const placed = await d.ordering.admit(order, content);
-      if (placed) return { kind: 'admitted', placed };
+      const placed = await d.ordering.admit(order, content).catch((error: unknown) => {
+        // Nobody else knows this order yet; only a sweep of an order stuck in `received` could move it.
+        throw error instanceof OrderMovedOn ? new TesseraError('internal', error.message) : error;
+      });
+      if (placed) {
+        this.#noteAdmitted(placed, false);
+        return { kind: 'admitted', placed };
+      }
       if (!(await d.ordering.anyServerHolds(content.id))) {
         await d.ordering.reject(order.id, 'no-server-holds-content');
         throw new TesseraError('no-server-holds-content', undefined, { retryAfterS: 5 });
       }
     }
+    if (this.#s.maxLine === 0) {
+      // No line is kept: say so, and when a slot is next expected to free — without a place.
+      await d.ordering.reject(order.id, 'all-servers-busy');
+      const retryAfterS = this.#nextFreeSlotS();
+      throw new TesseraError('all-servers-busy', `every content server is busy and this reception keeps no waiting line; try again in ${retryAfterS} s`, {
+        retryAfterS,
+        retry_at: new Date(d.clock.now() + retryAfterS * 1000).toISOString(),
+      });
+    }
     if (waiting >= this.#s.maxLine) {
       await d.ordering.reject(order.id, 'queue-full');
-      throw new TesseraError('queue-full', `the line holds ${waiting} clients`, { retryAfterS: 30 });
+      // A place frees when the front of the line is admitted, that is when the next slot frees.
+      throw new TesseraError('queue-full', `the line holds ${waiting} clients`, { retryAfterS: this.#nextFreeSlotS() });
     }
     const now = d.clock.now();
     const queued = await unavailableOnFailure(() => d.db.orders.markQueued(order.id, now + this.#s.graceMs, now));
-    if (!queued) throw new TesseraError('internal', 'the order changed state while joining the line');
+    if (!queued || queued.queueSeq === null) throw new TesseraError('internal', 'the order changed state while joining the line');
+    this.#line.add({ orderId: queued.id, seq: queued.queueSeq, size: content.size });
     d.metrics.orders.inc({ outcome: 'queued' });
-    await this.#pass();
+    // Only with a slot free can this order be admitted now (it is at the back of the line);
+    // otherwise the answer need not wait for a pass another request started.
+    if (this.#freeSlots() > 0) await this.#pass();
+    else this.kick();
+    // Still in the copy: still waiting (an admission or a lapse takes it out first).
+    if (this.#line.has(queued.id)) return { kind: 'waiting', wait: await this.#waitInfo(queued) };
     return this.#outcomeOf(queued.id, content);
   }
 
@@ -139,11 +236,11 @@ export class WaitingRoom {
   async comeBack(contentId: string | undefined, token: string, waitMs: number): Promise<Outcome> {
     const d = this.#d;
     const claims = verifyQueueToken(token, d.queueKey);
+    await this.#ready;
     if (contentId !== undefined && contentId !== claims.contentId) throw new TesseraError('queue-token-invalid', 'the token is for another item');
     const order = await unavailableOnFailure(() => d.db.orders.getOrder(claims.orderId));
     if (!order || order.queueSeq !== claims.seq || order.contentId !== claims.contentId) throw new TesseraError('queue-token-invalid');
-    const content = this.#contents.get(order.contentId) ?? (await d.ordering.content(order.contentId));
-    this.#contents.set(content.id, content);
+    const content = await this.#content(order.contentId);
     if (order.state === 'queued') {
       const now = d.clock.now();
       const wait = Math.min(Math.max(0, waitMs), this.#s.maxPollMs);
@@ -157,16 +254,40 @@ export class WaitingRoom {
     return this.#outcomeOf(order.id, content);
   }
 
-  /** Capacity may have freed: run an admission pass soon. */
+  /** Capacity may have freed (a load report, a completion): run an admission pass soon. */
   kick(): void {
+    this.#observeReports();
     void this.#pass().catch((error: unknown) => this.#d.logger.warn({ err: error }, 'admission pass failed; retrying on the next tick'));
   }
 
   /** A content server reported an order done: learn its service time, and let the line move. */
   noteCompletion(order: OrderRecord, endedAt: number, delivered: boolean): void {
-    if (order.serverId !== null && order.ticketId !== null) this.#d.servers.noteRelease(order.serverId, order.ticketId);
+    if (order.serverId !== null && order.ticketId !== null) {
+      this.#d.servers.noteRelease(order.serverId, order.ticketId);
+      this.#observeReports();
+      this.#turnover.completed(order.ticketId, this.#d.clock.now(), delivered);
+      this.#slotsChangedAt = this.#d.clock.now();
+    }
     if (delivered) this.#history.record(endedAt - order.updatedAt);
     this.kick();
+  }
+
+  async #content(contentId: string): Promise<ContentRecord> {
+    const known = this.#contents.get(contentId);
+    if (known) return known;
+    const content = await this.#d.ordering.content(contentId);
+    this.#contents.set(content.id, content);
+    return content;
+  }
+
+  /** An item's size for the replay; 0 (a slot time of the overhead alone) for an item no longer in the catalogue. */
+  async #sizeOf(contentId: string): Promise<number> {
+    try {
+      return (await this.#content(contentId)).size;
+    } catch (error) {
+      if (error instanceof TesseraError && error.code === 'content-not-found') return 0;
+      throw error;
+    }
   }
 
   /** What a client is told about an order it holds a token for. */
@@ -197,10 +318,16 @@ export class WaitingRoom {
   async #waitInfo(order: OrderRecord): Promise<WaitInfo> {
     const d = this.#d;
     const now = d.clock.now();
-    let view = this.#view;
-    if (!view.position.has(order.id)) view = await this.#rebuildView();
-    const position = view.position.get(order.id) ?? (await d.db.orders.queuePosition(order.id, now)) ?? 1;
-    const predicted = view.predictedAt.get(order.id);
+    let position = this.#line.position(order.id);
+    let predicted: number | undefined;
+    if (position === undefined) {
+      // Not in the copy (it is still loading, or another reception queued the order): ask the
+      // database, and have the copy reloaded.
+      position = (await unavailableOnFailure(() => d.db.orders.queuePosition(order.id, now))) ?? 1;
+      if (this.#line.loaded && now - this.#lastReload >= MIN_RELOAD_GAP_MS) void this.#reload();
+    } else {
+      predicted = this.#predictedAdmission(order.id, now);
+    }
     const estimatedWaitMs = predicted === undefined || !Number.isFinite(predicted) ? this.#fallbackWaitMs(position) : Math.max(0, predicted - now);
     // Come back early enough to be long-polling when the turn comes; never stay away so long
     // that the estimate goes stale. Those who could be next whenever any slot frees (as many as
@@ -209,29 +336,117 @@ export class WaitingRoom {
     const sleepMs = nextUp ? 0 : Math.min(this.#s.maxSleepMs, Math.max(0, estimatedWaitMs - this.#s.maxPollMs / 2));
     const retryAt = now + sleepMs;
     await unavailableOnFailure(() => d.db.orders.touchQueued(order.id, retryAt + this.#s.graceMs, now));
-    const outflow = this.#outflowPerS(now);
+    const outflow = this.#outflowSince === undefined ? undefined : recentOutflowPerS(this.#admissions, this.#outflowSince, now);
     return {
       orderId: order.id,
       contentId: order.contentId,
       position,
-      lineLength: Math.max(view.length, position),
+      lineLength: Math.max(this.#line.length, position),
       estimatedWaitMs,
-      baselineWaitMs: outflow > 0 ? positionOverOutflowMs(position, outflow) : null,
+      baselineWaitMs: outflow === undefined ? null : positionOverOutflowMs(position, outflow),
       retryAt,
       at: now,
       queueToken: signQueueToken({ orderId: order.id, contentId: order.contentId, seq: order.queueSeq ?? 0, issuedAt: now }, d.queueKey),
     };
   }
 
-  #fallbackWaitMs(position: number): number {
-    const mean = this.#history.meanServiceMs ?? 2000;
-    const slots = Math.max(1, this.#d.servers.liveServerIds().length);
-    return (position * mean) / slots;
+  /**
+   * When the order is predicted to be admitted. The replay of the line is made again when the
+   * slots changed since it was made (a report, a completion, an admission), at most every
+   * VIEW_MIN_AGE_MS, and at least every viewMaxAgeMs; it is carried only as far down the line
+   * as someone asked, and on over the clients who join the end of the line.
+   */
+  #predictedAdmission(orderId: string, now: number): number | undefined {
+    let forecast = this.#forecast;
+    const age = forecast === undefined ? Infinity : now - forecast.at;
+    if (!forecast || age > this.#s.viewMaxAgeMs || (forecast.at < this.#slotsChangedAt && age >= VIEW_MIN_AGE_MS)) forecast = this.#newReplay(now);
+    const seq = this.#line.seqOf(orderId);
+    if (seq === undefined) return undefined;
+    let predicted = forecast.predictedAt.get(orderId);
+    // Joined behind where the replay had got to (orders can finish joining out of order): start again.
+    if (predicted === undefined && seq <= forecast.lastSeq) forecast = this.#newReplay(now);
+    if (predicted === undefined) {
+      for (const place of this.#line.after(forecast.lastSeq)) {
+        const at = forecast.replay.next(place);
+        forecast.predictedAt.set(place.orderId, at);
+        forecast.lastSeq = place.seq;
+        if (place.orderId === orderId) {
+          predicted = at;
+          break;
+        }
+      }
+    }
+    return predicted;
   }
 
-  #outflowPerS(now: number): number {
-    while (this.#admissions.length > 0 && (this.#admissions[0] ?? 0) < now - OUTFLOW_WINDOW_MS) this.#admissions.shift();
-    return this.#admissions.length / (OUTFLOW_WINDOW_MS / 1000);
+  #newReplay(now: number): Forecast {
+    const d = this.#d;
+    // Tessera places every item on every content server, so the whole pool serves the line.
+    const slots = d.servers.slotForecasts(d.servers.liveServerIds(), this.#history, this.#overhead.overheadMs, this.#overhead.afterTransferMs);
+    const replay = new AdmissionReplay(slots, now, this.#history, this.#overhead.overheadMs);
+    this.#forecast = { at: now, replay, predictedAt: new Map(), lastSeq: Number.NEGATIVE_INFINITY };
+    return this.#forecast;
+  }
+
+  #fallbackWaitMs(position: number): number {
+    const mean = this.#history.meanServiceMs ?? 2000;
+    const slots = Math.max(1, this.#d.servers.totalCapacity());
+    return (position * (mean + this.#overhead.overheadMs)) / slots;
+  }
+
+  /** Whole seconds until a slot is predicted to free (at least 1, at most maxSleepMs): an honest Retry-After without a place. */
+  #nextFreeSlotS(): number {
+    const d = this.#d;
+    const now = d.clock.now();
+    const slots = d.servers.slotForecasts(d.servers.liveServerIds(), this.#history, this.#overhead.overheadMs, this.#overhead.afterTransferMs);
+    const next = slots.reduce((min, s) => Math.min(min, s.freeAt), Number.POSITIVE_INFINITY);
+    const maxS = Math.max(1, Math.floor(this.#s.maxSleepMs / 1000));
+    if (!Number.isFinite(next)) return Math.min(maxS, 5);
+    return Math.min(maxS, Math.max(1, Math.ceil((next - now) / 1000)));
+  }
+
+  /** Free slots on the servers that take new tickets, as the registry counts them (its own notices included). */
+  #freeSlots(): number {
+    const servers = this.#d.servers;
+    let free = 0;
+    for (const c of servers.candidates(servers.liveServerIds())) if (!c.draining) free += Math.max(0, c.capacity - c.slotsTaken);
+    return free;
+  }
+
+  /** Shows the turnover tracker every load report that arrived since it last looked. */
+  #observeReports(): void {
+    for (const view of this.#d.servers.list()) {
+      if (this.#reportSeen.get(view.serverId) === view.receivedAt) continue;
+      this.#reportSeen.set(view.serverId, view.receivedAt);
+      // Until something is measured: the reception hears of a freed slot with the next report,
+      // on average half a report interval after it freed.
+      const interval = view.report.intervalMs;
+      if (this.#overhead.samples === 0 && interval !== undefined && interval > 0) {
+        this.#overhead.setPriors({ overheadMs: PRIOR_OVERHEAD_MS + interval / 2, afterTransferMs: interval / 2 });
+      }
+      this.#slotsChangedAt = this.#d.clock.now();
+      this.#turnover.report(view.serverId, view.report.slots, view.receivedAt);
+    }
+  }
+
+  #noteAdmitted(placed: PlacedOrder, fromLine: boolean): void {
+    const d = this.#d;
+    const now = d.clock.now();
+    this.#slotsChangedAt = now;
+    if (placed.order.ticketId !== null) {
+      const rate = d.servers.slotForecasts([placed.serverId], this.#history, 0)[0]?.perTransferRate ?? 0;
+      this.#turnover.admitted({
+        ticketId: placed.order.ticketId,
+        serverId: placed.serverId,
+        at: now,
+        transferMs: serviceTimeMs(placed.content.size, rate, this.#history),
+        fromLine,
+      });
+    }
+    if (!fromLine) return;
+    this.#admissions.push(now);
+    this.#outflowSince ??= now;
+    while (this.#admissions.length > 0 && (this.#admissions[0] ?? 0) <= now - OUTFLOW_WINDOW_MS) this.#admissions.shift();
   }
 
   #waitForAdmission(orderId: string, waitMs: number): Promise<void> {
@@ -246,70 +461,121 @@ export class WaitingRoom {
     });
   }
 
-  /** One admission pass at a time; a request for another during a pass runs one more after it. */
+  /**
+   * An admission pass that starts after this call. One pass runs at a time; calls during a pass
+   * ask for one more after it, and each caller waits for that one only, not for however many
+   * more later callers ask for (in a burst they keep coming).
+   */
   #pass(): Promise<void> {
-    if (this.#passRunning) {
-      this.#passAgain = true;
-      return this.#passRunning;
+    const target = this.#passesStarted + 1;
+    const done = new Promise<void>((resolve, reject) => this.#passWaiters.push({ target, resolve, reject }));
+    this.#passAgain = true;
+    if (!this.#passRunning) {
+      this.#passRunning = true;
+      void this.#runPasses();
     }
-    this.#passRunning = (async () => {
+    return done;
+  }
+
+  async #runPasses(): Promise<void> {
+    while (this.#passAgain) {
+      this.#passAgain = false;
+      const n = ++this.#passesStarted;
+      let failure: unknown;
       try {
-        do {
-          this.#passAgain = false;
-          await this.#admitFromFront();
-        } while (this.#passAgain);
-      } finally {
-        this.#passRunning = undefined;
+        await this.#admitFromFront();
+      } catch (error) {
+        failure = error;
       }
-    })();
-    return this.#passRunning;
+      const waiting = this.#passWaiters;
+      this.#passWaiters = [];
+      for (const w of waiting) {
+        if (w.target > n) this.#passWaiters.push(w);
+        else if (failure === undefined) w.resolve();
+        else w.reject(failure);
+      }
+    }
+    this.#passRunning = false;
   }
 
   async #admitFromFront(): Promise<void> {
     const d = this.#d;
+    await this.#ready;
     const now = d.clock.now();
-    for (const lapsed of await d.db.orders.expireLapsed(now, 1000)) {
-      d.metrics.orders.inc({ outcome: 'left-the-line' });
-      this.#admitted.emit(lapsed.id);
+    if (now - this.#lastExpiry >= this.#s.expireEveryMs) {
+      this.#lastExpiry = now;
+      for (const lapsed of await d.db.orders.expireLapsed(now, 1000)) {
+        d.metrics.orders.inc({ outcome: 'left-the-line' });
+        this.#line.remove(lapsed.id);
+        this.#admitted.emit(lapsed.id);
+      }
     }
-    const line = this.#s.maxLine > 0 ? await d.db.orders.listQueued(now, this.#s.maxLine) : [];
-    let admittedCount = 0;
-    for (const order of line) {
-      const content = this.#contents.get(order.contentId) ?? (await d.ordering.content(order.contentId));
-      this.#contents.set(content.id, content);
-      const placed = await d.ordering.admit(order, content);
-      // Strict arrival order: if the front cannot go in, nobody behind it does.
-      if (!placed) break;
-      admittedCount++;
-      this.#admissions.push(d.clock.now());
-      d.metrics.admissionsFromLine.inc();
-      this.#admitted.emit(order.id);
+    // Read only as much of the front as could be admitted now, and again while all of it was.
+    while (this.#s.maxLine > 0) {
+      const free = this.#freeSlots();
+      if (free <= 0) break;
+      const front = await d.db.orders.listQueued(d.clock.now(), Math.min(free, this.#s.maxLine));
+      const first = front[0];
+      if (first === undefined) break;
+      // Whoever the copy still shows ahead of the database's front has left the line.
+      if (first.queueSeq !== null) this.#line.removeBefore(first.queueSeq);
+      let handled = 0;
+      for (const order of front) {
+        const content = await this.#content(order.contentId);
+        let placed: PlacedOrder | undefined;
+        try {
+          placed = await d.ordering.admit(order, content);
+        } catch (error) {
+          if (!(error instanceof OrderMovedOn)) throw error;
+          // Another reception on the same database admitted it first (or it lapsed): it is
+          // no longer in line, and the next one may go in. Its client finds out on its return.
+          this.#line.remove(order.id);
+          this.#admitted.emit(order.id);
+          handled++;
+          continue;
+        }
+        // Strict arrival order: if the front cannot go in, nobody behind it does.
+        if (!placed) break;
+        handled++;
+        this.#line.remove(order.id);
+        this.#noteAdmitted(placed, true);
+        d.metrics.admissionsFromLine.inc();
+        this.#admitted.emit(order.id);
+      }
+      if (handled < front.length) break;
     }
-    await this.#rebuildView(line.slice(admittedCount));
+    if (this.#line.loaded && this.#line.length === 0 && !this.#line.reloading) {
+      this.#outflowSince = undefined;
+      this.#turnover.lineEmpty();
+    }
+    d.metrics.lineLength.set(this.#line.length);
   }
 
-  async #rebuildView(line?: readonly OrderRecord[]): Promise<LineView> {
-    const d = this.#d;
-    const now = d.clock.now();
-    const waiting = line ?? (this.#s.maxLine > 0 ? await d.db.orders.listQueued(now, this.#s.maxLine) : []);
-    const sizes: { size: number }[] = [];
-    for (const order of waiting) {
-      const content = this.#contents.get(order.contentId) ?? (await d.ordering.content(order.contentId));
-      this.#contents.set(content.id, content);
-      sizes.push({ size: content.size });
-    }
-    // Tessera places every item on every content server, so the whole pool serves the line.
-    const slots = d.servers.slotForecasts(d.servers.liveServerIds(), this.#history, STARTUP_MS);
-    const predicted = predictAdmissions(slots, sizes, now, this.#history, STARTUP_MS);
-    const position = new Map<string, number>();
-    const predictedAt = new Map<string, number>();
-    waiting.forEach((order, i) => {
-      position.set(order.id, i + 1);
-      predictedAt.set(order.id, predicted[i] ?? Infinity);
-    });
-    // Passes and returning clients rebuild concurrently; an older snapshot never replaces a newer one.
-    if (now >= this.#view.at) this.#view = { at: now, position, predictedAt, length: waiting.length };
-    d.metrics.lineLength.set(waiting.length);
-    return this.#view;
+  /** Reads the line from the database into the copy, page by page. One at a time. */
+  #reload(): Promise<void> {
+    this.#reloading ??= (async () => {
+      const d = this.#d;
+      this.#lastReload = d.clock.now();
+      this.#line.beginReload();
+      try {
+        const places: LinePlace[] = [];
+        let after = Number.MIN_SAFE_INTEGER;
+        for (;;) {
+          const page = await d.db.orders.listQueuePlaces(d.clock.now(), after, RELOAD_PAGE);
+          for (const p of page) places.push({ orderId: p.orderId, seq: p.queueSeq, size: await this.#sizeOf(p.contentId) });
+          const last = page[page.length - 1];
+          if (last === undefined || page.length < RELOAD_PAGE) break;
+          after = last.queueSeq;
+        }
+        this.#line.finishReload(places);
+        d.metrics.lineLength.set(this.#line.length);
+      } catch (error) {
+        this.#line.abortReload();
+        d.logger.warn({ err: error }, 'could not read the waiting line; retrying later');
+      } finally {
+        this.#reloading = undefined;
+      }
+    })();
+    return this.#reloading;
   }
 }

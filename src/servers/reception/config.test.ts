@@ -1,0 +1,29 @@
+import * as assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { loadReceptionConfig } from './config.js';
+
+const base: NodeJS.ProcessEnv = { TESSERA_SECRET: randomBytes(32).toString('base64url'), TESSERA_DATA_DIR: '/tmp/tessera-config-test' };
+
+describe('reception configuration: server selection', () => {
+  it('defaults to the default policy and a band of a tenth of capacity', () => {
+    const config = loadReceptionConfig(base);
+    assert.equal(config.selectionPolicy, 'default');
+    assert.equal(config.equalLoadBand, 0.1);
+  });
+
+  it('takes every policy name, blanks around ignored', () => {
+    for (const name of ['round-robin', 'random', 'least-loaded', 'best-of-two', 'default']) {
+      assert.equal(loadReceptionConfig({ ...base, TESSERA_SELECTION_POLICY: ` ${name} ` }).selectionPolicy, name);
+    }
+    assert.equal(loadReceptionConfig({ ...base, TESSERA_EQUAL_LOAD_BAND: '0.25' }).equalLoadBand, 0.25);
+    assert.equal(loadReceptionConfig({ ...base, TESSERA_EQUAL_LOAD_BAND: '0' }).equalLoadBand, 0);
+  });
+
+  it('fails at start on an unknown policy or a band outside 0..1, naming the setting', () => {
+    assert.throws(() => loadReceptionConfig({ ...base, TESSERA_SELECTION_POLICY: 'p2c' }), /TESSERA_SELECTION_POLICY.*expected one of round-robin, random/);
+    assert.throws(() => loadReceptionConfig({ ...base, TESSERA_EQUAL_LOAD_BAND: '1.5' }), /TESSERA_EQUAL_LOAD_BAND/);
+    assert.throws(() => loadReceptionConfig({ ...base, TESSERA_EQUAL_LOAD_BAND: '-0.1' }), /TESSERA_EQUAL_LOAD_BAND/);
+    assert.throws(() => loadReceptionConfig({ ...base, TESSERA_EQUAL_LOAD_BAND: 'ten' }), /TESSERA_EQUAL_LOAD_BAND/);
+  });
+});

@@ -1,0 +1,155 @@
+import * as assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ManualClock } from '../../core/clock.js';
+import type { LoadReport } from '../../core/control/messages.js';
+import { ServerRegistry } from './server-registry.js';
+
+const staleness = { missedReports: 3, minStaleMs: 500, maxStaleMs: 30_000 };
+
+function report(serverId: string, clock: ManualClock, seq: number, overrides: Partial<LoadReport> = {}): LoadReport {
+  return {
+    serverId,
+    publicUrl: `http://127.0.0.1:1/${serverId}`,
+    controlUrl: `http://127.0.0.1:2/${serverId}`,
+    location: { area: 'local', cost: 1 },
+    capacity: 4,
+    slotsTaken: 0,
+    activeTransfers: 0,
+    bytesPerSecond: 0,
+    memory: { rssBytes: 50 << 20, heapUsedBytes: 10 << 20 },
+    slots: [],
+    keySetVersion: 'v1',
+    sentAt: clock.now(),
+    seq,
+    intervalMs: 1000,
+    draining: false,
+    ...overrides,
+  };
+}
+
+describe('ServerRegistry health', () => {
+  it('takes a silent server out after three of its intervals, and back when it reports', () => {
+    const clock = new ManualClock();
+    const registry = new ServerRegistry(clock, { staleness });
+    assert.equal(registry.record(report('cs-1', clock, 1)), true, 'a new server');
+    assert.equal(registry.get('cs-1')?.staleAfterMs, 3000);
+    clock.advance(3000);
+    assert.equal(registry.get('cs-1')?.health, 'healthy');
+    assert.equal(registry.candidates(['cs-1']).length, 1);
+    clock.advance(1);
+    assert.equal(registry.get('cs-1')?.health, 'stale');
+    assert.deepEqual(registry.candidates(['cs-1']), [], 'a stale server is not offered to the selection');
+    assert.deepEqual(registry.liveServerIds(), []);
+    assert.equal(registry.totalCapacity(), 0);
+    assert.equal(registry.record(report('cs-1', clock, 2)), true, 'coming back counts as new (replicas are synced again)');
+    assert.equal(registry.get('cs-1')?.health, 'healthy');
+    assert.equal(registry.candidates(['cs-1'])[0]?.draining, false);
+  });
+
+  it('measures each server by the interval it announces', () => {
+    const clock = new ManualClock();
+    const registry = new ServerRegistry(clock, { staleness });
+    registry.record(report('fast', clock, 1, { intervalMs: 100 }));
+    registry.record(report('slow', clock, 1, { intervalMs: 5000 }));
+    registry.record(report('quiet', clock, 1, { intervalMs: undefined }));
+    assert.equal(registry.get('fast')?.staleAfterMs, 500, 'the floor');
+    assert.equal(registry.get('slow')?.staleAfterMs, 15_000);
+    assert.equal(registry.get('quiet')?.staleAfterMs, 30_000, 'no interval: the ceiling');
+    clock.advance(10_000);
+    assert.deepEqual(registry.liveServerIds(), ['quiet', 'slow']);
+  });
+
+  it('drains: no new tickets, draining while work is left, drained when none; undrain waits for the server to agree', () => {
+    const clock = new ManualClock();
+    const registry = new ServerRegistry(clock, { staleness });
+    registry.record(report('cs-1', clock, 1, { slotsTaken: 1, activeTransfers: 1 }));
+    registry.drain('cs-1', clock.now());
+    assert.equal(registry.isDrained('cs-1'), true);
+    assert.equal(registry.get('cs-1')?.health, 'draining');
+    assert.equal(registry.candidates(['cs-1'])[0]?.draining, true);
+    assert.equal(registry.totalCapacity(), 0);
+    assert.deepEqual(registry.status().servers[0]?.drain, { by: 'operator', since: clock.now(), acknowledged: false });
+
+    clock.advance(100);
+    registry.record(report('cs-1', clock, 2, { draining: true }));
+    assert.equal(registry.get('cs-1')?.health, 'drained');
+    assert.equal(registry.status().servers[0]?.drain?.acknowledged, true);
+
+    registry.undrain('cs-1');
+    assert.equal(registry.isDrained('cs-1'), false);
+    assert.equal(registry.get('cs-1')?.eligible, false, 'its last report still says it refuses notices');
+    assert.deepEqual(registry.status().servers[0]?.drain, { by: 'server', since: null, acknowledged: true });
+    clock.advance(100);
+    registry.record(report('cs-1', clock, 3));
+    assert.equal(registry.get('cs-1')?.health, 'healthy');
+    assert.equal(registry.status().servers[0]?.drain, null);
+  });
+
+  it('counts a notice made since the last report as work left on a drained server', () => {
+    const clock = new ManualClock();
+    const registry = new ServerRegistry(clock, { staleness });
+    registry.record(report('cs-1', clock, 1));
+    clock.advance(10);
+    registry.noteNotice('cs-1', 1000, clock.now());
+    registry.drain('cs-1', clock.now());
+    assert.equal(registry.get('cs-1')?.health, 'draining');
+  });
+
+  it('knows drained servers that have not reported since a restart, and no others', () => {
+    const clock = new ManualClock();
+    const registry = new ServerRegistry(clock, { staleness });
+    registry.setDrains([{ serverId: 'cs-9', since: 1 }]);
+    assert.equal(registry.knows('cs-9'), true);
+    assert.equal(registry.knows('cs-8'), false);
+    assert.deepEqual(registry.status().servers, []);
+  });
+
+  it('drops a read of the drains that began before a drain changed here', () => {
+    const clock = new ManualClock();
+    const registry = new ServerRegistry(clock, { staleness });
+    const version = registry.drainsVersion;
+    registry.drain('cs-1', 5);
+    assert.equal(registry.setDrains([], version), false);
+    assert.equal(registry.isDrained('cs-1'), true);
+    assert.equal(registry.setDrains([], registry.drainsVersion), true);
+    assert.equal(registry.isDrained('cs-1'), false);
+  });
+});
+
+describe('ServerRegistry candidates', () => {
+  it('passes the report and this reception’s own work since apart, as the policies read them', () => {
+    const clock = new ManualClock(1_000_000);
+    const registry = new ServerRegistry(clock, { staleness });
+    registry.record(
+      report('cs-1', clock, 1, {
+        location: { area: 'b', cost: 80 },
+        slotsTaken: 1,
+        slots: [{ ticketId: 't-old', state: 'active', remainingBytes: 10, bytesPerSecond: 100, releaseBy: clock.now() + 1000 }],
+      }),
+    );
+    clock.advance(10);
+    registry.noteNotice('cs-1', 1000, clock.now());
+    registry.noteNotice('cs-1', 1000, clock.now());
+    registry.noteRelease('cs-1', 't-old');
+    const [c] = registry.candidates(['cs-1']);
+    assert.deepEqual(
+      { ...c },
+      {
+        serverId: 'cs-1',
+        capacity: 4,
+        reportedTaken: 1,
+        pendingNotices: 2,
+        releasesSinceReport: 1,
+        refusedSinceReport: false,
+        draining: false,
+        reportedAt: 1_000_000,
+        area: 'b',
+        cost: 80,
+        slotsTaken: 2,
+      },
+    );
+    registry.noteFull('cs-1');
+    assert.equal(registry.candidates(['cs-1'])[0]?.refusedSinceReport, true);
+    assert.equal(registry.candidates(['cs-1'])[0]?.slotsTaken, 4, 'the waiting room counts a refused server as full');
+  });
+});
