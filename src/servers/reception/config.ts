@@ -32,6 +32,12 @@ export interface ReceptionConfig {
   readonly minStaleMs: number;
   /** The longest silence any content server is allowed, whatever interval it announces. */
   readonly staleAfterMs: number;
+  /**
+   * A reception that has just started knows no content server until their first reports
+   * arrive (they report to every reception each interval). For this long after start, an order
+   * for an item no known server holds waits for those reports instead of being refused.
+   */
+  readonly warmupMs: number;
   /** How long a superseded ticket key is still accepted after a rotation. */
   readonly keyGraceS: number;
   readonly maxUploadBytes: number;
@@ -76,6 +82,7 @@ export function loadReceptionConfig(env: NodeJS.ProcessEnv): Readonly<ReceptionC
     missedReports: envInt(env, 'TESSERA_MISSED_REPORTS', 3, 1, 100),
     minStaleMs,
     staleAfterMs,
+    warmupMs: envInt(env, 'TESSERA_WARMUP_MS', 3000, 0, 600_000),
     keyGraceS,
     maxUploadBytes: envInt(env, 'TESSERA_MAX_UPLOAD_BYTES', 8 * 1024 ** 3, 1, Number.MAX_SAFE_INTEGER),
     queueGraceS: envInt(env, 'TESSERA_QUEUE_GRACE_S', 30, 1, 3600),

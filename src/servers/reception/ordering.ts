@@ -81,10 +81,24 @@ export class Ordering {
     );
   }
 
-  /** Whether any live server holds the item at all (busy or not). */
+  /** Just started: content servers may not have reported to this reception yet. */
+  get warmingUp(): boolean {
+    return this.#d.servers.upForMs < this.#d.config.warmupMs;
+  }
+
+  /**
+   * Whether any live server holds the item at all (busy or not). A reception still warming up
+   * (config.warmupMs after start) waits for the content servers' first reports before saying no.
+   */
   async anyServerHolds(contentId: string): Promise<boolean> {
-    const holders = await unavailableOnFailure(() => this.#d.db.catalogue.replicaServers(contentId));
-    return holders.some((id) => this.#d.servers.get(id)?.live);
+    const d = this.#d;
+    const holders = await unavailableOnFailure(() => d.db.catalogue.replicaServers(contentId));
+    const anyLive = (): boolean => holders.some((id) => d.servers.get(id)?.live);
+    if (anyLive() || holders.length === 0 || !this.warmingUp) return anyLive();
+    // Real time for the wait itself, so a clock that does not move cannot keep us here.
+    const deadline = performance.now() + (d.config.warmupMs - d.servers.upForMs);
+    while (!anyLive() && performance.now() < deadline) await d.servers.nextReport(deadline - performance.now());
+    return anyLive();
   }
 
   /**

@@ -153,3 +153,29 @@ describe('ServerRegistry candidates', () => {
     assert.equal(registry.candidates(['cs-1'])[0]?.slotsTaken, 4, 'the waiting room counts a refused server as full');
   });
 });
+
+describe('ServerRegistry start-up', () => {
+  it('counts its age from start and wakes a caller waiting for the next report', async () => {
+    const clock = new ManualClock();
+    const registry = new ServerRegistry(clock, { staleness });
+    assert.equal(registry.upForMs, 0);
+    clock.advance(250);
+    assert.equal(registry.upForMs, 250);
+    let woke = false;
+    const waiting = registry.nextReport(60_000).then(() => (woke = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(woke, false, 'nothing reported yet');
+    registry.record(report('cs-1', clock, 1));
+    await waiting;
+    assert.equal(woke, true);
+  });
+
+  it('gives up waiting for a report after the timeout', async () => {
+    const registry = new ServerRegistry(new ManualClock(), { staleness });
+    const started = performance.now();
+    const keepAlive = setTimeout(() => undefined, 1000); // the wait's own timer does not hold the process open
+    await registry.nextReport(30);
+    clearTimeout(keepAlive);
+    assert.ok(performance.now() - started >= 25);
+  });
+});

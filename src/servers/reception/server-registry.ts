@@ -69,10 +69,35 @@ export class ServerRegistry {
   #drainsVersion = 0;
   readonly #clock: Clock;
   readonly #staleness: StalenessPolicy;
+  readonly #startedAt: number;
+  /** Callers waiting for the next report (see nextReport). */
+  #reportWaiters: (() => void)[] = [];
 
   constructor(clock: Clock, options: RegistryOptions) {
     this.#clock = clock;
     this.#staleness = options.staleness;
+    this.#startedAt = clock.now();
+  }
+
+  /** Milliseconds since this registry (the reception) started: it knows no servers before their first reports. */
+  get upForMs(): number {
+    return this.#clock.now() - this.#startedAt;
+  }
+
+  /** Resolves at the next recorded report, or after `timeoutMs`, whichever comes first. */
+  nextReport(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.max(0, timeoutMs));
+      timer.unref();
+      const waiters = this.#reportWaiters;
+      function done(): void {
+        clearTimeout(timer);
+        const i = waiters.indexOf(done);
+        if (i >= 0) waiters.splice(i, 1);
+        resolve();
+      }
+      waiters.push(done);
+    });
   }
 
   /** Records a report; returns true when the server was not known (or had gone silent) before. */
@@ -100,6 +125,11 @@ export class ServerRegistry {
       perTransferRate,
       staleAfterMs: staleAfterMs(report.intervalMs, this.#staleness),
     });
+    if (this.#reportWaiters.length > 0) {
+      const waiters = this.#reportWaiters;
+      this.#reportWaiters = [];
+      for (const wake of waiters) wake();
+    }
     return isNew;
   }
 

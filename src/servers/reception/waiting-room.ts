@@ -191,17 +191,24 @@ export class WaitingRoom {
     // should they all have left meanwhile, the pass below admits it at once all the same.
     const waiting = this.#line.loaded && this.#line.length > 0 ? this.#line.length : await unavailableOnFailure(() => d.db.orders.countQueued(d.clock.now()));
     if (waiting === 0) {
-      const placed = await d.ordering.admit(order, content).catch((error: unknown) => {
-        // Nobody else knows this order yet; only a sweep of an order stuck in `received` could move it.
-        throw error instanceof OrderMovedOn ? new TesseraError('internal', error.message) : error;
-      });
+      const admitNow = (): Promise<PlacedOrder | undefined> =>
+        d.ordering.admit(order, content).catch((error: unknown) => {
+          // Nobody else knows this order yet; only a sweep of an order stuck in `received` could move it.
+          throw error instanceof OrderMovedOn ? new TesseraError('internal', error.message) : error;
+        });
+      let placed = await admitNow();
+      if (!placed) {
+        const warmingUp = d.ordering.warmingUp;
+        if (!(await d.ordering.anyServerHolds(content.id))) {
+          await d.ordering.reject(order.id, 'no-server-holds-content');
+          throw new TesseraError('no-server-holds-content', undefined, { retryAfterS: 5 });
+        }
+        // Just started: the holder's first report may have arrived while we waited for it.
+        if (warmingUp) placed = await admitNow();
+      }
       if (placed) {
         this.#noteAdmitted(placed, false);
         return { kind: 'admitted', placed };
-      }
-      if (!(await d.ordering.anyServerHolds(content.id))) {
-        await d.ordering.reject(order.id, 'no-server-holds-content');
-        throw new TesseraError('no-server-holds-content', undefined, { retryAfterS: 5 });
       }
     }
     if (this.#s.maxLine === 0) {
