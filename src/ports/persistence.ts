@@ -33,6 +33,10 @@ export interface OrderRecord {
   readonly bytesDelivered: number | null;
   /** Why an order was rejected or expired, as a problem code or short reason. */
   readonly reason: string | null;
+  /** How many times the ticket was replaced (a content server failed mid-download). */
+  readonly ticketReplacements: number;
+  /** The ticket the current one replaced; null before any replacement. */
+  readonly previousTicketId: string | null;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -77,6 +81,12 @@ export interface OrderStore {
    * undefined when the order was in neither state (someone else moved it first).
    */
   markTicketed(id: string, issued: TicketIssued): Promise<OrderRecord | undefined>;
+  /**
+   * ticketed → ticketed with a new ticket, in one conditional write: only while the order still
+   * holds `currentTicketId` and has had fewer than `maxReplacements` replacements. Counts the
+   * replacement and remembers the replaced ticket. Undefined when the condition did not hold.
+   */
+  replaceTicket(id: string, currentTicketId: string, issued: TicketIssued, maxReplacements: number): Promise<OrderRecord | undefined>;
   /** received → queued, with the next arrival number. */
   markQueued(id: string, returnBy: number, at: number): Promise<OrderRecord | undefined>;
   /** A queued client came back: it keeps its place until `returnBy`. */

@@ -124,7 +124,7 @@ const cases: Readonly<Record<string, (c: CaseContext) => Promise<void>>> = {
     const received = await db.orders.createOrder({ id, contentId, clientAddress: '2001:db8::1', createdAt: T0 });
     assert.deepEqual(received, {
       id, contentId, state: 'received', clientAddress: '2001:db8::1', serverId: null, ticketId: null,
-      ticketNotBefore: null, ticketExpiresAt: null, queueSeq: null, queueReturnBy: null, bytesDelivered: null, reason: null, createdAt: T0, updatedAt: T0,
+      ticketNotBefore: null, ticketExpiresAt: null, queueSeq: null, queueReturnBy: null, bytesDelivered: null, reason: null, ticketReplacements: 0, previousTicketId: null, createdAt: T0, updatedAt: T0,
     });
     const ticketId = newId();
     const ticketed = await db.orders.markTicketed(id, { serverId: 'cs-1', ticketId, ticketNotBefore: T0, ticketExpiresAt: T0 + 60_000, at: T0 + 5 });
@@ -176,6 +176,32 @@ const cases: Readonly<Record<string, (c: CaseContext) => Promise<void>>> = {
     ]) assert.equal(await attempt, undefined);
     assert.deepEqual(await db.orders.getOrder(t.id), done);
     assert.equal(await db.orders.markRejected(newId(), 'r', T0), undefined, 'an unknown order');
+  },
+
+  async 'a ticketed order gets a replacement ticket, a bounded number of times, and only with its current ticket'(c) {
+    const db = await c.open();
+    const contentId = await withContent(db);
+    const t = await ticketedOrder(db, contentId);
+    const issue = (at: number) => ({ serverId: 'cs-2', ticketId: newId(), ticketNotBefore: at, ticketExpiresAt: at + 60_000, at });
+    const first = issue(T0 + 10);
+    assert.equal(await db.orders.replaceTicket(t.id, newId(), first, 2), undefined, 'a ticket that is not the current one');
+    const replaced = await db.orders.replaceTicket(t.id, t.ticketId, first, 2);
+    assert.equal(replaced?.state, 'ticketed');
+    assert.equal(replaced?.ticketId, first.ticketId);
+    assert.equal(replaced?.serverId, 'cs-2');
+    assert.equal(replaced?.ticketExpiresAt, first.ticketExpiresAt);
+    assert.equal(replaced?.ticketReplacements, 1);
+    assert.equal(replaced?.previousTicketId, t.ticketId);
+    assert.equal(await db.orders.replaceTicket(t.id, t.ticketId, issue(T0 + 11), 2), undefined, 'the replaced ticket cannot replace again');
+    assert.equal(await db.orders.markCompleted(t.id, t.ticketId, 1, T0 + 11), undefined, 'the replaced ticket cannot complete the order');
+    const second = issue(T0 + 12);
+    assert.equal((await db.orders.replaceTicket(t.id, first.ticketId, second, 2))?.ticketReplacements, 2);
+    assert.equal(await db.orders.replaceTicket(t.id, second.ticketId, issue(T0 + 13), 2), undefined, 'the bound is reached');
+    assert.equal((await db.orders.markCompleted(t.id, second.ticketId, 1234, T0 + 14))?.state, 'completed');
+    assert.equal(await db.orders.replaceTicket(t.id, second.ticketId, issue(T0 + 15), 5), undefined, 'a completed order keeps its ticket');
+    const racing = await ticketedOrder(db, contentId);
+    const wins = await Promise.all([1, 2, 3].map((i) => db.orders.replaceTicket(racing.id, racing.ticketId, issue(T0 + 20 + i), 5)));
+    assert.equal(wins.filter((w) => w !== undefined).length, 1, 'one of several concurrent replacements wins');
   },
 
   async 'markCompleted racing markExpired: exactly one wins'(c) {

@@ -1,3 +1,4 @@
+import type { Generated } from 'kysely';
 import type { OrderState } from '../../core/order.js';
 
 // The tables as Kysely sees them. Times are Unix ms and sizes are bytes, stored as bigint and
@@ -34,6 +35,9 @@ export interface OrdersTable {
   reason: string | null;
   created_at: number;
   updated_at: number;
+  /** Tickets issued to replace an earlier one (defaults to 0). */
+  ticket_replacements: Generated<number>;
+  previous_ticket_id: string | null;
 }
 
 export interface TicketKeyEpochsTable {

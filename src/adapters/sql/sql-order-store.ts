@@ -18,6 +18,8 @@ function toOrder(row: Selectable<OrdersTable>): OrderRecord {
     queueReturnBy: row.queue_return_by,
     bytesDelivered: row.bytes_delivered,
     reason: row.reason,
+    ticketReplacements: Number(row.ticket_replacements),
+    previousTicketId: row.previous_ticket_id,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -66,6 +68,28 @@ export class SqlOrderStore implements OrderStore {
       })
       .where('id', '=', id)
       .where('state', 'in', ['received', 'queued'])
+      .returningAll()
+      .executeTakeFirst();
+    return row && toOrder(row);
+  }
+
+  async replaceTicket(id: string, currentTicketId: string, issued: TicketIssued, maxReplacements: number): Promise<OrderRecord | undefined> {
+    if (!Number.isSafeInteger(maxReplacements) || maxReplacements < 0) throw new TypeError(`maxReplacements ${maxReplacements} is not a count`);
+    const row = await this.#db
+      .updateTable('orders')
+      .set((eb) => ({
+        server_id: issued.serverId,
+        ticket_id: issued.ticketId,
+        ticket_not_before: issued.ticketNotBefore,
+        ticket_expires_at: issued.ticketExpiresAt,
+        previous_ticket_id: currentTicketId,
+        ticket_replacements: eb('ticket_replacements', '+', 1),
+        updated_at: issued.at,
+      }))
+      .where('id', '=', id)
+      .where('state', '=', 'ticketed')
+      .where('ticket_id', '=', currentTicketId)
+      .where('ticket_replacements', '<', maxReplacements)
       .returningAll()
       .executeTakeFirst();
     return row && toOrder(row);
