@@ -57,6 +57,9 @@ export interface AdmissionOptions {
   readonly preferWaitS?: number;
 }
 
+/** Spread added to a Retry-After that holds no place in line. */
+const RETRY_JITTER_MS = 1000;
+
 /** A first order gets a quick answer; a check may be held up to preferWaitS by the reception. */
 const FIRST_ORDER_TIMEOUT_MS = 30_000;
 const CHECK_TIMEOUT_MARGIN_MS = 15_000;
@@ -131,7 +134,9 @@ export async function placeOrderAdmitted(reception: ReceptionClient, contentId: 
       } else if (isRetryable(error, token !== undefined)) {
         strays += 1;
         if (strays > maxRetries) throw gaveUp(error, strays);
-        delayMs = error.code === 'connection-failed' ? RECONNECT_DELAY_MS : (error.retryAfterS ?? DEFAULT_RETRY_AFTER_S) * 1000;
+        // Retry-After says "not before"; up to a second more, at random, so that clients turned
+        // away together do not all come back in the same instant and find the fleet full together.
+        delayMs = error.code === 'connection-failed' ? RECONNECT_DELAY_MS : (error.retryAfterS ?? DEFAULT_RETRY_AFTER_S) * 1000 + Math.floor(Math.random() * RETRY_JITTER_MS);
         onEvent?.({
           type: 'retrying',
           code: error.code,

@@ -41,8 +41,9 @@ export const liveWorkloads: Record<LiveWorkloadName, Workload> = {
  *   every order is ranked by the cost from the reception (area a: 1, area b: 4, as TESSERA_COST).
  * - Round trips of 1 and 4 ms: loopback has none to speak of; only their order matters (cost).
  * - A busy client comes back after the reception's Retry-After (whole seconds, at least 1: the
- *   predicted time to the next free slot; the live receptions run without a waiting line); the
- *   simulator's clients come back after 1–2 s.
+ *   predicted time to the next free slot; the live receptions run without a waiting line) plus
+ *   up to a second at random (the client library's jitter); the simulator's clients come back
+ *   after 1–2 s.
  */
 export function liveScenario(workload: LiveWorkloadName, receptions: number, reportIntervalS: number): Scenario {
   return {

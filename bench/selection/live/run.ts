@@ -1,19 +1,16 @@
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { writeBlock } from '../../docs-block.js';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { addContent } from '../../../src/cli/admin-client.js';
 import type { PolicyName } from '../../../src/core/selection/policy-name.js';
 import { policyNames } from '../../../src/core/selection/policy-name.js';
 import { NGINX_BINARY } from '../../../src/topology/nginx-entry.js';
-import { makeClients } from '../sim/clients.js';
-import { simulate, type SimPolicy } from '../sim/simulate.js';
+import type { SimPolicy } from '../sim/simulate.js';
+import { addItems, commitOf, liveClients, simFigures } from './live-common.js';
 import { startLiveCluster, type SetupOptions } from './live-cluster.js';
-import { fullTable, goals, goalTable, liveChart, p99Grid, rankingChecks, rankingTable, type LiveCell, type LiveRun, type SimFigures } from './live-report.js';
-import { itemSizes, liveFleet, liveScenario, liveWorkloads, quantised, type LiveWorkloadName } from './live-scenario.js';
+import { fullTable, goals, goalTable, liveChart, p99Grid, rankingChecks, rankingTable, type LiveCell, type LiveRun } from './live-report.js';
+import { liveFleet, liveWorkloads, type LiveWorkloadName } from './live-scenario.js';
 import { runLiveCell } from './run-cell.js';
 
 // npm run bench:selection:live — the selection policies on real processes: four content
@@ -45,34 +42,6 @@ const { values } = parseArgs({
 const onlyReceptions = values.receptions === undefined ? undefined : Number(values.receptions);
 if (onlyReceptions !== undefined && onlyReceptions !== 1 && onlyReceptions !== 4) throw new TypeError(`--receptions must be 1 or 4, not ${values.receptions}`);
 
-const SIM_SEEDS = [1, 2, 3, 4, 5];
-/** The clients are drawn once, from this seed: every policy and setup meets the same ones. */
-const CLIENT_SEED = 1;
-
-function simFigures(workload: LiveWorkloadName, receptions: number, intervalS: number, policy: SimPolicy, clients: ReturnType<typeof quantised>): SimFigures {
-  const runs = SIM_SEEDS.map((seed) => simulate(liveScenario(workload, receptions, intervalS), policy, seed, { clients }));
-  const mean = (pick: (r: (typeof runs)[number]) => number): number => runs.reduce((a, r) => a + pick(r), 0) / runs.length;
-  return {
-    p50S: mean((r) => r.p50S),
-    p99S: mean((r) => r.p99S),
-    maxUtilisation: mean((r) => r.maxUtilisation),
-    meanUtilisation: mean((r) => r.meanUtilisation),
-    refusals: mean((r) => r.refusals),
-    noticesRefused: mean((r) => r.noticesRefused),
-  };
-}
-
-function commitOf(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    // Tracked files only: results.json and the docs are what a run writes.
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src', 'bench/selection'], { encoding: 'utf8' }).trim() !== '';
-    return dirty ? `${head} (with uncommitted changes in src/ or bench/selection/)` : head;
-  } catch {
-    return 'unknown';
-  }
-}
-
 const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 function saveResults(run: LiveRun): void {
@@ -83,10 +52,7 @@ async function runAll(): Promise<LiveRun> {
   if (!existsSync(NGINX_BINARY)) throw new Error(`${NGINX_BINARY} not found: four receptions run behind the nginx entry (apt-get install nginx-light)`);
   const started = performance.now();
   const loadAtStart = load();
-  const clientsOf: Record<LiveWorkloadName, ReturnType<typeof quantised>> = {
-    flash: quantised(makeClients(liveScenario('flash', 1, 1), CLIENT_SEED)),
-    steady: quantised(makeClients(liveScenario('steady', 1, 1), CLIENT_SEED)),
-  };
+  const clientsOf = liveClients();
   const setups: SetupOptions[] = values.quick
     ? [
         { receptions: 1, reportIntervalMs: 1000, dns: false },
@@ -125,23 +91,7 @@ async function runAll(): Promise<LiveRun> {
   });
   try {
     // The items, once: one file per size, replicated to every content server.
-    await cluster.startSetup({ receptions: 1, reportIntervalMs: 1000, dns: false });
-    await cluster.startReceptions('default');
-    const contentIds = new Map<number, string>();
-    for (const size of itemSizes) {
-      const path = join(cluster.dataDir, `item-${size}.bin`);
-      writeFileSync(path, randomBytes(size));
-      const response = await addContent(cluster.admin, path, `Item of ${size} bytes`);
-      const body = response.json as { content: { id: string }; replicas: unknown[] };
-      if (response.status !== 201 || body.replicas.length !== liveFleet.length) throw new Error(`adding an item: ${response.status} ${JSON.stringify(body)}`);
-      contentIds.set(size, body.content.id);
-    }
-    await cluster.stopSetup();
-    const contentIdOf = (bytes: number): string => {
-      const id = contentIds.get(bytes);
-      if (id === undefined) throw new Error(`no item of ${bytes} bytes`);
-      return id;
-    };
+    const contentIdOf = await addItems(cluster);
 
     for (const { setup, policies: ps } of plan) {
       await cluster.startSetup(setup);
