@@ -2,7 +2,8 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SimPolicy } from '../sim/simulate.js';
 import type { LiveFigures } from './run-cell.js';
-import { clearOrder, pairedDifference, RepeatTable, repeatGoals, repeatRankings, summarise, t95, type RepeatCell } from './repeat-report.js';
+import { clearOrder, pairedDifference, summarise, t95 } from '../paired-stats.js';
+import { RepeatTable, repeatGoals, repeatRankings, type RepeatCell } from './repeat-report.js';
 
 function cell(policy: SimPolicy, rep: number, p99: number, reportIntervalS = 5, extra: Partial<LiveFigures> = {}, simP99 = 10): RepeatCell {
   const live: LiveFigures = {

@@ -1,4 +1,5 @@
 import { find, mean, publishedKeys, simPolicies, type Cell, type CellKey } from './matrix.js';
+import { clearOrder, pairedDifference } from '../paired-stats.js';
 import type { SimPolicy } from './simulate.js';
 
 // The Markdown the command prints and writes into docs/selection.md: the p99 grid, the goal
@@ -16,6 +17,7 @@ export const policyLabel: Record<SimPolicy, string> = {
 
 const s = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '–');
 const s2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '–');
+const signed = (n: number): string => (Number.isFinite(n) ? `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(2)}` : '–');
 const pct = (n: number): string => (Number.isFinite(n) ? `${Math.round(n * 100)} %` : '–');
 const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
 
@@ -96,13 +98,32 @@ export function goalChecks(cells: readonly Cell[]): GoalCheck[] {
       met: ratio <= 1.6,
       detail: `${s(p99(stale, 'default'))} s ÷ ${s(p99(fresh, 'default'))} s = ${ratio.toFixed(2)}×`,
     });
+    // "Never worse than random": in no setup (receptions × report interval) is the default's
+    // mean p99 over the seeds above random's, unless by less than the seeds can tell apart
+    // (the paired 95 % interval, seed by seed with the same clients, holds zero).
+    const setups = mixed.filter((k) => k.workload === workload);
+    const verdicts = setups.map((k) => {
+      const d = must(cells, k, 'default').runs;
+      const r = must(cells, k, 'random').runs;
+      const diff = pairedDifference(new Map(d.map((run, i) => [i, run.p99S])), new Map(r.map((run, i) => [i, run.p99S])));
+      const verdict = p99(k, 'default') <= p99(k, 'random') ? 'not worse' : clearOrder(diff) === 1 ? 'worse' : 'within the noise';
+      return { k, verdict, diff };
+    });
+    const worse = verdicts.filter((v) => v.verdict === 'worse');
+    const noise = verdicts.filter((v) => v.verdict === 'within the noise');
+    const at = (v: (typeof verdicts)[number]): string =>
+      `${v.k.receptions} rec. ${v.k.reportIntervalS} s: ${s(p99(v.k, 'default'))} against ${s(p99(v.k, 'random'))} s, default − random ${signed(v.diff.low)} … ${signed(v.diff.high)} s`;
     const d = must(cells, stale, 'default').runs;
     const r = must(cells, stale, 'random').runs;
     const notWorse = d.filter((run, i) => run.p99S <= (r[i] as (typeof r)[number]).p99S).length;
     out.push({
-      goal: `${workload}, 4 receptions, 5 s reports: default p99 never worse than random`,
-      met: notWorse === d.length,
-      detail: `mean ${s(p99(stale, 'default'))} s against ${s(p99(stale, 'random'))} s; not worse in ${notWorse} of ${d.length} seeds (${d.map((run, i) => `${s(run.p99S)}/${s((r[i] as (typeof r)[number]).p99S)}`).join(', ')})`,
+      goal: `${workload}: default p99 never worse than random (mean over the seeds, every setup)`,
+      met: worse.length === 0,
+      detail:
+        `not worse in ${verdicts.length - worse.length - noise.length} of ${verdicts.length} setups` +
+        (noise.length > 0 ? `; higher by less than the seeds tell apart (paired 95 % interval holds zero) in ${noise.map(at).join('; ')}` : '') +
+        (worse.length > 0 ? `; **worse** in ${worse.map(at).join('; ')}` : '') +
+        `. 4 receptions, 5 s reports: mean ${s(p99(stale, 'default'))} s against ${s(p99(stale, 'random'))} s; seed by seed not worse in ${notWorse} of ${d.length} (${d.map((run, i) => `${s(run.p99S)}/${s((r[i] as (typeof r)[number]).p99S)}`).join(', ')})`,
     });
   }
 
