@@ -28,6 +28,14 @@ export const problems = {
   'all-servers-busy': { status: 503, title: 'Every content server that holds this item is busy' },
   'ingest-failed': { status: 422, title: 'The content could not be ingested' },
 
+  // Replacing the ticket of an order whose content server failed (POST /orders/{id}/ticket)
+  'order-not-ticketed': { status: 409, title: 'The order holds no ticket yet' },
+  'order-completed': { status: 409, title: 'The order is completed; its content was delivered' },
+  'order-expired': { status: 410, title: 'The order has expired; place a new order' },
+  'ticket-not-this-order': { status: 403, title: 'The permission ticket belongs to another order' },
+  'ticket-superseded': { status: 409, title: 'The permission ticket has been replaced by a newer one' },
+  'ticket-replacements-exhausted': { status: 409, title: 'The order has had as many replacement tickets as it may' },
+
   // The waiting line
   'queue-token-invalid': { status: 403, title: 'The queue token is not valid for this order' },
   'queue-place-lost': { status: 410, title: 'The place in line was lost: the client did not come back in time' },

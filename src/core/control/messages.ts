@@ -78,6 +78,12 @@ export interface Notice {
   /** Unix ms: if no transfer has started by then, the slot is released. */
   readonly holdUntil: number;
   readonly maxConnections: number;
+  /**
+   * Bytes of the item the client already holds from an earlier ticket of the same order (a
+   * replacement ticket after its content server failed): delivered before this ticket, so the
+   * content server may count them towards consumption. Absent means 0.
+   */
+  readonly heldBytes?: number;
 }
 
 export interface NoticeAccepted {

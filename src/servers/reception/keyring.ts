@@ -69,6 +69,14 @@ export class Keyring {
     return key;
   }
 
+  /** The key of `kid` for `serverId`, to open a ticket a client hands back; 'retired' or undefined as a content server would see it. */
+  keyFor(serverId: string, kid: number): TicketKey | 'retired' | undefined {
+    const epoch = this.#epochs.find((e) => e.kid === kid);
+    if (!epoch) return undefined;
+    if (epoch.retiresAt !== null && epoch.retiresAt <= this.#clock.now()) return 'retired';
+    return deriveTicketKey(this.#root, kid, serverId);
+  }
+
   keySetFor(serverId: string): ServerKeySet {
     return serverKeySet(this.#root, serverId, this.#epochs, this.#clock.now());
   }

@@ -92,6 +92,7 @@ export async function startReception(
   const publicApp = await buildPublicApp({
     db,
     waitingRoom,
+    ordering,
     rateLimiter,
     clock,
     servers,

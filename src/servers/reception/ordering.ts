@@ -5,7 +5,8 @@ import { TesseraError } from '../../core/errors.js';
 import { isUuid, newId } from '../../core/ids.js';
 import { addressToBytes, isIPv4Mapped } from '../../core/ip-address.js';
 import type { SelectionPolicy } from '../../core/selection/selection-policy.js';
-import { mintTicket, type ClientBinding } from '../../core/ticket/ticket.js';
+import { ticketAudience, ticketTextOf } from '../../core/ticket/presented-ticket.js';
+import { mintTicket, verifyTicket, type ClientBinding, type TicketClaims } from '../../core/ticket/ticket.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ContentRecord, OrderRecord, Persistence } from '../../ports/persistence.js';
 import type { ReceptionConfig } from './config.js';
@@ -56,6 +57,25 @@ export interface OrderingDeps {
   readonly keyring: Keyring;
   readonly metrics: ReceptionMetrics;
   readonly logger: Logger;
+  /**
+   * Makes a replaced ticket refused by every content server until `forgetAt` (Unix ms), through
+   * the shared consumed-ticket ledger. Optional: without it a replaced ticket is stopped by the
+   * withdrawal of its notice (and a restarted content server has no notice for it).
+   */
+  readonly revokeTicket?: (ticketId: string, forgetAt: number) => Promise<void>;
+}
+
+/** How many times one order's ticket may be replaced (docs/errors.md, ticket-replacements-exhausted). */
+export const MAX_TICKET_REPLACEMENTS = 3;
+
+export interface TicketReplacementRequest {
+  readonly orderId: string;
+  /** The ticket URL, or the ticket part alone, that the client holds now. */
+  readonly ticket: string;
+  /** The content server the client could not reach, if it says. */
+  readonly failedServerId?: string | undefined;
+  /** Bytes the client already holds (its part file), so the new server counts them as delivered. */
+  readonly heldBytes?: number | undefined;
 }
 
 export class Ordering {
@@ -171,6 +191,123 @@ export class Ordering {
     return this.#remember(this.#mint(order, content, server.publicUrl, server.report.keySetVersion));
   }
 
+  /**
+   * Replaces the ticket of a ticketed order whose content server failed mid-download: the
+   * client proves it holds the current ticket, a slot is taken on another server (the failed
+   * one last), the order records the new ticket in one conditional write, and only then is the
+   * old ticket revoked (its notice withdrawn where the server answers, and the revokeTicket
+   * hook). A client whose answer was lost asks again with the same ticket and gets the same
+   * replacement. Throws all-servers-busy, changing nothing, when no server took a slot.
+   */
+  async replaceTicket(request: TicketReplacementRequest): Promise<PlacedOrder> {
+    const d = this.#d;
+    if (!isUuid(request.orderId)) throw new TesseraError('invalid-id', 'order id must be a UUID');
+    const text = ticketTextOf(request.ticket);
+    const audience = ticketAudience(text);
+    let claims: TicketClaims | undefined;
+    let windowClosed: TesseraError | undefined;
+    try {
+      claims = verifyTicket(text, {
+        audience,
+        keys: (kid) => d.keyring.keyFor(audience, kid),
+        nowMs: d.clock.now(),
+        clockToleranceS: d.config.clockToleranceS,
+      });
+    } catch (error) {
+      if (!(error instanceof TesseraError) || (error.code !== 'ticket-expired' && error.code !== 'ticket-not-yet-valid')) throw error;
+      windowClosed = error;
+    }
+    const order = await unavailableOnFailure(() => d.db.orders.getOrder(request.orderId));
+    if (!order) throw new TesseraError('order-not-found', `no order ${request.orderId}`);
+    if (claims && claims.orderId !== order.id) throw new TesseraError('ticket-not-this-order');
+    assertReplaceable(order);
+    if (windowClosed || !claims) {
+      throw new TesseraError('ticket-expired', "the ticket's window has closed; place a new order to continue the download");
+    }
+    const content = await this.content(order.contentId);
+    if (claims.ticketId !== order.ticketId) {
+      // The answer to an earlier replacement was lost: hand back the ticket it issued.
+      if (claims.ticketId === order.previousTicketId) return this.ticketOf(order, content);
+      throw new TesseraError('ticket-superseded');
+    }
+    if (order.ticketReplacements >= MAX_TICKET_REPLACEMENTS) {
+      throw new TesseraError('ticket-replacements-exhausted', `this order's ticket was replaced ${order.ticketReplacements} times`);
+    }
+    const oldServerId = order.serverId;
+    const avoid = new Set([request.failedServerId, oldServerId].filter((id): id is string => id !== undefined && id !== null));
+    const holders = await unavailableOnFailure(() => d.db.catalogue.replicaServers(content.id));
+    const ranked = d.policy.order({ candidates: d.servers.candidates(holders) });
+    // The failed server is only a last resort: it may be back, but it is likely to look alive
+    // for a few more report intervals while it is not.
+    const tryOrder = [...ranked.filter((id) => !avoid.has(id)), ...ranked.filter((id) => avoid.has(id))];
+    const heldBytes = Math.max(0, Math.min(content.size, Math.floor(request.heldBytes ?? 0)));
+    for (const serverId of tryOrder) {
+      const server = d.servers.get(serverId);
+      if (!server) continue;
+      const now = d.clock.now();
+      const notBefore = Math.floor(now / 1000);
+      const expiresAt = notBefore + d.config.ticketTtlS;
+      const ticketId = newId();
+      const notice: Notice = {
+        ticketId,
+        orderId: order.id,
+        contentId: content.id,
+        notBefore: notBefore * 1000,
+        expiresAt: expiresAt * 1000,
+        holdUntil: now + d.config.holdS * 1000,
+        maxConnections: d.config.maxConnectionsPerTicket,
+        ...(heldBytes > 0 ? { heldBytes } : {}),
+      };
+      const sentAt = d.clock.now();
+      const outcome = await d.contentServers.sendNotice(serverId, server.controlUrl, notice);
+      if (outcome.kind === 'refused') {
+        d.metrics.noticesRefused.inc({ server: serverId, reason: outcome.code });
+        if (outcome.code === 'slots-full') d.servers.noteFull(serverId);
+        continue;
+      }
+      d.servers.noteNotice(serverId, content.size, sentAt);
+      let replaced: OrderRecord | undefined;
+      try {
+        replaced = await d.db.orders.replaceTicket(
+          order.id,
+          claims.ticketId,
+          { serverId, ticketId, ticketNotBefore: notBefore * 1000, ticketExpiresAt: expiresAt * 1000, at: d.clock.now() },
+          MAX_TICKET_REPLACEMENTS,
+        );
+      } catch (error) {
+        await d.contentServers.withdrawNotice(serverId, server.controlUrl, ticketId);
+        d.logger.error({ err: error, orderId: order.id }, 'could not record a replacement ticket');
+        throw new TesseraError('unavailable', 'the order database is unavailable', { retryAfterS: 5 });
+      }
+      if (!replaced) {
+        // Someone moved the order first (another replacement, a completion, the sweeper).
+        await d.contentServers.withdrawNotice(serverId, server.controlUrl, ticketId);
+        const now = await unavailableOnFailure(() => d.db.orders.getOrder(order.id));
+        if (now) assertReplaceable(now);
+        throw new TesseraError('ticket-superseded', 'the order changed while its ticket was being replaced');
+      }
+      await this.#revoke(claims, oldServerId);
+      d.metrics.ticketsIssued.inc({ server: serverId });
+      d.logger.info({ orderId: order.id, from: oldServerId, to: serverId, failed: request.failedServerId, replacements: replaced.ticketReplacements }, 'ticket replaced');
+      return this.#remember(this.#mint(replaced, content, server.publicUrl, server.report.keySetVersion));
+    }
+    throw new TesseraError('all-servers-busy', 'no content server that holds this item can take the order now; the current ticket stays valid', { retryAfterS: 2 });
+  }
+
+  /** Best effort on the old server (it is likely down); the shared ledger is what every server checks. */
+  async #revoke(old: TicketClaims, oldServerId: string | null): Promise<void> {
+    const d = this.#d;
+    const server = oldServerId === null ? undefined : d.servers.get(oldServerId);
+    const forgetAt = old.expiresAt * 1000 + d.config.clockToleranceS * 1000;
+    const [, ledger] = await Promise.allSettled([
+      server ? d.contentServers.withdrawNotice(server.serverId, server.controlUrl, old.ticketId) : Promise.resolve(),
+      d.revokeTicket ? d.revokeTicket(old.ticketId, forgetAt) : Promise.resolve(),
+    ]);
+    if (ledger.status === 'rejected') {
+      d.logger.warn({ err: ledger.reason, ticketId: old.ticketId }, 'could not revoke a replaced ticket in the shared ledger; its notice withdrawal and window still stop it');
+    }
+  }
+
   async reject(orderId: string, reason: string): Promise<void> {
     this.#d.metrics.orders.inc({ outcome: reason });
     await this.#d.db.orders.markRejected(orderId, reason, this.#d.clock.now()).catch((error: unknown) => {
@@ -225,6 +362,26 @@ export class Ordering {
     const bytes = addressToBytes(clientAddress);
     const v4 = bytes !== undefined && isIPv4Mapped(bytes);
     return { mode: 'prefix', address: clientAddress, bits: v4 ? 96 + this.#d.config.prefixBitsV4 : this.#d.config.prefixBitsV6 };
+  }
+}
+
+/** Only a ticketed order has a ticket to replace; the others get a code that says why. */
+function assertReplaceable(order: OrderRecord): void {
+  switch (order.state) {
+    case 'ticketed':
+      return;
+    case 'completed':
+      throw new TesseraError('order-completed', undefined, { state: order.state });
+    case 'expired':
+      throw new TesseraError('order-expired', undefined, { state: order.state });
+    case 'received':
+    case 'queued':
+    case 'rejected':
+      throw new TesseraError('order-not-ticketed', `the order is ${order.state}`, { state: order.state });
+    default: {
+      const never: never = order.state;
+      throw new TypeError(`unknown order state ${String(never)}`);
+    }
   }
 }
 

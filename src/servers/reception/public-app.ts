@@ -9,7 +9,7 @@ import { installProblemHandlers } from './http-errors.js';
 import type { Clock } from '../../core/clock.js';
 import type { RateLimiter } from '../../core/rate-limit.js';
 import type { ReceptionMetrics } from './metrics.js';
-import type { PlacedOrder } from './ordering.js';
+import type { Ordering, PlacedOrder } from './ordering.js';
 import { createHash } from 'node:crypto';
 import { PAGE_SECURITY_HEADERS, renderCatalogPage, renderWaitingPage, WAITING_SCRIPT } from './pages.js';
 
@@ -23,6 +23,8 @@ import type { Outcome, WaitInfo, WaitingRoom } from './waiting-room.js';
 export interface PublicAppDeps {
   readonly db: Persistence;
   readonly waitingRoom: WaitingRoom;
+  /** For replacement tickets (POST /orders/{id}/ticket). */
+  readonly ordering: Ordering;
   readonly rateLimiter: RateLimiter;
   readonly clock: Clock;
   readonly servers: ServerRegistry;
@@ -308,6 +310,60 @@ export async function buildPublicApp(deps: PublicAppDeps): Promise<FastifyInstan
     const order = await deps.db.orders.getOrder(request.params.id);
     if (!order) throw new TesseraError('order-not-found', `no order ${request.params.id}`);
     return orderJson(order);
+  });
+
+  // A content server failed mid-download: the client proves it holds the order's current ticket
+  // and gets a new one on another server, and the old one is revoked. Not counted by the order
+  // rate limit (it places no order), but bounded per order (ticket-replacements-exhausted).
+  app.post<{ Params: { id: string }; Body: { ticket: string; failedServerId?: string; heldBytes?: number } }>('/orders/:id/ticket', {
+    schema: {
+      summary: "Replace the ticket of a ticketed order whose content server could not be reached",
+      description:
+        'Send the ticket you hold (the ticket URL, or its ticket part). The order must be `ticketed` and the ticket its current one. ' +
+        'A new ticket is issued on another content server when one can take it (the server named in `failedServerId`, and the one of the old ticket, only as a last resort); ' +
+        'the old ticket is revoked. `heldBytes` is how much of the item the client already has, so the new server counts it as delivered. ' +
+        'Asking again with the ticket that was just replaced returns the same new ticket. At most 3 replacements per order.',
+      params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+      body: {
+        type: 'object',
+        properties: {
+          ticket: { type: 'string', minLength: 1, maxLength: 2048 },
+          failedServerId: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,31}$' },
+          heldBytes: { type: 'integer', minimum: 0 },
+        },
+        required: ['ticket'],
+        additionalProperties: false,
+      },
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            order: { type: 'object', additionalProperties: true },
+            ticket: {
+              type: 'object',
+              properties: {
+                url: { type: 'string' },
+                serverId: { type: 'string' },
+                notBefore: { type: 'string' },
+                expiresAt: { type: 'string' },
+                maxConnections: { type: 'integer' },
+              },
+            },
+            content: contentSchema,
+          },
+        },
+        400: problemSchema,
+        403: problemSchema,
+        404: problemSchema,
+        409: problemSchema,
+        410: problemSchema,
+        503: problemSchema,
+      },
+    },
+  }, async (request, reply) => {
+    const { ticket, failedServerId, heldBytes } = request.body;
+    const placed = await deps.ordering.replaceTicket({ orderId: request.params.id, ticket, failedServerId, heldBytes });
+    return reply.code(200).header('cache-control', 'no-store').send(placedJson(placed));
   });
 
   app.get('/healthz', { schema: { summary: 'Liveness and database reachability' } }, async (_request, reply) => {
