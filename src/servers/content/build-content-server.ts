@@ -5,13 +5,19 @@ import type { Clock } from '../../core/clock.js';
 import { CONTROL_PATHS, type Completion, type LoadReport } from '../../core/control/messages.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ContentStore } from '../../ports/content-store.js';
+import type { ConsumedTicketLedger } from '../../ports/consumed-ticket-ledger.js';
+import type { ControlChannel, ControlReply, ControlRequest } from '../../ports/control-channel.js';
+import type { LoadReportBoard } from '../../ports/load-report-board.js';
+import type { Unsubscribe } from '../../ports/shared-state-capabilities.js';
+import { TesseraError } from '../../core/errors.js';
+import { isUuid } from '../../core/ids.js';
 import { AccelDeliveries } from './accel-deliveries.js';
 import { CompletionOutbox } from './completion-outbox.js';
 import { DeliveryEvidence } from './delivery-evidence.js';
 import type { ContentServerConfig } from './config.js';
 import { createContentMetrics } from './content-metrics.js';
 import type { ContentServerContext } from './context.js';
-import { createControlPlane } from './control-plane.js';
+import { acceptNotice, createControlPlane, parseNotice } from './control-plane.js';
 import { KeyRing } from './key-ring.js';
 import { LoadReporter } from './load-reporter.js';
 import { createPublicHandler } from './public-plane.js';
@@ -43,6 +49,18 @@ export interface ContentServerDeps {
   readonly sweepIntervalMs?: number;
   /** How long stop() lets running transfers finish before cutting them (ms). */
   readonly stopGraceMs?: number;
+  /**
+   * Shared state on Redis (TESSERA_REDIS_URL, docs/scale-out.md): load reports go on the board,
+   * notices, withdrawals and settings come over the channel, completions go on its stream, and
+   * consumed tickets are written through to the ledger. Absent: the embedded HTTP control channel.
+   */
+  readonly shared?: ContentSharedState;
+}
+
+export interface ContentSharedState {
+  readonly board: LoadReportBoard;
+  readonly ledger: ConsumedTicketLedger;
+  readonly channel: ControlChannel;
 }
 
 export interface TicketSnapshot {
@@ -105,7 +123,19 @@ export interface ContentServer {
 
 export function buildContentServer(deps: ContentServerDeps): ContentServer {
   const { config, clock, logger, store } = deps;
+  const shared = deps.shared;
   const slots = new SlotTable({
+    ...(shared
+      ? {
+          // Write-through: the local table first (it already holds the ticket), then the ledger,
+          // so a failure here leaves the ticket refused on this process all the same.
+          onConsumed: (ticketId: string, forgetAt: number) => {
+            shared.ledger.consume(ticketId, forgetAt).catch((error: unknown) => {
+              logger.warn({ ticketId, reason: error instanceof Error ? error.message : String(error) }, 'could not write a consumed ticket to the shared ledger; the local table holds it');
+            });
+          },
+        }
+      : {}),
     serverId: config.serverId,
     capacity: config.capacity,
     clockToleranceMs: config.clockToleranceS * 1000,
@@ -119,7 +149,19 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
   const reception = new ReceptionPool(config.receptionControlUrls, config.controlToken);
   const requestTimeoutMs = Math.max(2000, Math.min(10_000, config.reportIntervalMs * 2));
 
-  const outbox = new CompletionOutbox({
+  const outbox = new CompletionOutbox(shared ? {
+    logger,
+    minBatchGapMs: 20,
+    // The stream keeps them until a reception has recorded them (at least once).
+    send: async (completion) => {
+      await shared.channel.completions.append([completion]);
+      return true;
+    },
+    sendBatch: async (completions) => {
+      await shared.channel.completions.append(completions);
+      return 'acknowledged';
+    },
+  } : {
     logger,
     minBatchGapMs: 20,
     send: async (completion) => {
@@ -139,6 +181,25 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
   let draining = false;
   /** The reception says the operator drained this server (`tessera drain`); it may undo it. */
   let drainedByOperator = false;
+  /** Settings last applied from a server-settings request (Redis channel). */
+  const applyDrain = (drained: boolean): void => {
+    if (drained === drainedByOperator) return;
+    drainedByOperator = drained;
+    logger.info({ serverId: config.serverId }, drained ? 'drained by the operator: refusing new notices, finishing transfers' : 'undrained by the operator: taking new notices');
+    // The receptions count this server out until a report says it drains no more.
+    reporter.nudge();
+  };
+  const installKeySet = (keySet: unknown): void => {
+    try {
+      if (keys.install(keySet)) {
+        // Cached verdicts may rest on a key that is now retired.
+        verifier.clear();
+        logger.info({ keySetVersion: keys.version, kids: keys.kids, retired: keys.retiredKids }, 'installed ticket keys');
+      }
+    } catch (error) {
+      logger.warn({ reason: error instanceof Error ? error.message : String(error) }, 'ignored a malformed key set from the reception');
+    }
+  };
   let seq = 0;
   let lastReportAt = clock.now();
   let lastReportBytes = 0;
@@ -179,32 +240,24 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     logger,
     buildReport,
     send: async (report) => {
+      if (shared) {
+        // On the board until a few intervals pass without a newer one: the receptions decide
+        // staleness by themselves (server-health.ts); this only bounds what Redis keeps.
+        await shared.board.post(report, Math.max(3000, config.reportIntervalMs * 5));
+        return [{ url: 'redis', reply: { status: 200, body: undefined } }];
+      }
       const answers = await reception.broadcast(CONTROL_PATHS.loadReports, report, requestTimeoutMs);
       // Drained while any reception that answered says so: receptions share the drains through
       // their database but reread it only every few seconds, and one that has not yet must not
       // undo another's drain.
       const said = answers.map((a) => drainIn(a.reply?.status === 200 ? a.reply.body : undefined)).filter((d) => d !== undefined);
-      const drained = said.length > 0 ? said.includes(true) : drainedByOperator;
-      if (drained !== drainedByOperator) {
-        drainedByOperator = drained;
-        logger.info({ serverId: config.serverId }, drained ? 'drained by the operator: refusing new notices, finishing transfers' : 'undrained by the operator: taking new notices');
-        // The receptions count this server out until a report says it drains no more.
-        reporter.nudge();
-      }
+      applyDrain(said.length > 0 ? said.includes(true) : drainedByOperator);
       return answers;
     },
     onReply: (reply) => {
       const body = reply.body;
       if (typeof body !== 'object' || body === null || !('keySet' in body) || body.keySet === undefined) return;
-      try {
-        if (keys.install(body.keySet)) {
-          // Cached verdicts may rest on a key that is now retired.
-          verifier.clear();
-          logger.info({ keySetVersion: keys.version, kids: keys.kids, retired: keys.retiredKids }, 'installed ticket keys');
-        }
-      } catch (error) {
-        logger.warn({ reason: error instanceof Error ? error.message : String(error) }, 'ignored a malformed key set from the reception');
-      }
+      installKeySet(body.keySet);
     },
   });
 
@@ -251,6 +304,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     pacing: config.transferRateBps > 0 && config.deliveryMode === 'node' ? new TransferPacing(config.transferRateBps) : undefined,
     accel,
     ended,
+    ledger: shared?.ledger,
     slotsChanged() {
       reporter.nudge();
     },
@@ -333,6 +387,36 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
 
   let sweeper: NodeJS.Timeout | undefined;
 
+  /** Requests from the receptions over the shared channel: what the HTTP control routes do. */
+  const handleControl = async (request: ControlRequest): Promise<ControlReply> => {
+    try {
+      switch (request.kind) {
+        case 'notice': {
+          const accepted = acceptNotice(ctx, parseNotice(request.notice));
+          return { kind: 'notice-accepted', accepted };
+        }
+        case 'withdraw-notice': {
+          if (!isUuid(request.ticketId)) throw new TesseraError('invalid-id', 'ticket id is not a lowercase UUID');
+          if (!slots.withdrawNotice(request.ticketId)) throw new TesseraError('not-found', 'no notice for this ticket');
+          ctx.slotsChanged();
+          return { kind: 'done' };
+        }
+        case 'server-settings': {
+          if (request.settings.keySet !== undefined) installKeySet(request.settings.keySet);
+          if (typeof request.settings.drain === 'boolean') applyDrain(request.settings.drain);
+          return { kind: 'done' };
+        }
+        default:
+          throw new TesseraError('validation-failed', 'unknown control request');
+      }
+    } catch (error) {
+      if (error instanceof TesseraError) return { kind: 'refused', code: error.code, detail: error.message };
+      throw error;
+    }
+  };
+  let stopServing: Unsubscribe | undefined;
+  let unwatchLedger: (() => void) | undefined;
+
   return {
     publicServer,
     controlServer,
@@ -353,6 +437,17 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
       if (publicUrl === '') publicUrl = `http://${hostForUrl(config.publicHost)}:${(publicServer.address() as AddressInfo).port}`;
       sweeper = setInterval(sweep, sweepIntervalMs);
       sweeper.unref();
+      if (shared) {
+        stopServing = await shared.channel.serve(config.serverId, handleControl);
+        // Redis restarted empty: put back every ticket this process holds as used up.
+        unwatchLedger = shared.ledger.onLost(() => {
+          const entries = slots.consumedEntries();
+          shared.ledger.addAll(entries).then(
+            () => logger.info({ tickets: entries.length }, 'refilled the shared ledger after its store lost it'),
+            (error: unknown) => logger.warn({ err: error }, 'could not refill the shared ledger; it answers unknown until its refill window closes'),
+          );
+        });
+      }
       reporter.start();
       logger.info(
         { serverId: config.serverId, publicUrl, controlUrl, capacity: config.capacity, noticeMode: config.noticeMode, deliveryMode: config.deliveryMode, items: store.list().length },
@@ -380,6 +475,8 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
       ctx.pacing?.close();
       await outbox.drain(3000);
       outbox.stop();
+      unwatchLedger?.();
+      await stopServing?.();
       const controlClosed = close(controlServer);
       controlServer.closeAllConnections();
       await controlClosed;

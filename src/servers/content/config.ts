@@ -1,5 +1,6 @@
 import { isServerId, SERVER_ID_PATTERN } from '../../core/ids.js';
 import { MAX_CLOCK_TOLERANCE_S } from '../../core/ticket/ticket.js';
+import { parseRedisUrl } from '../../adapters/redis/redis-url.js';
 
 // The content server's configuration, read once from the environment, validated and frozen.
 // A bad or missing setting fails the start with a message naming the variable.
@@ -41,6 +42,13 @@ export interface ContentServerConfig {
    * together; 0: no limit.
    */
   readonly transferRateBps: number;
+  /**
+   * TESSERA_REDIS_URL: shared state and the control channel on Redis (docs/scale-out.md);
+   * undefined for the embedded HTTP control channel.
+   */
+  readonly redisUrl: string | undefined;
+  /** TESSERA_REDIS_PREFIX: key and channel prefix on Redis (default "tessera:"). */
+  readonly redisPrefix: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -59,11 +67,20 @@ export function loadContentServerConfig(env: NodeJS.ProcessEnv | Env): ContentSe
   const publicUrl = read.optional<string | undefined>('TESSERA_PUBLIC_URL', undefined, httpUrl);
   const controlHost = read.optional('TESSERA_CONTROL_HOST', '127.0.0.1', host);
   const controlPort = read.required('TESSERA_CONTROL_PORT', port);
-  const receptionControlUrls = read.required('TESSERA_RECEPTION_CONTROL_URL', (v) => {
+  const redisUrl = read.optional<string | undefined>('TESSERA_REDIS_URL', undefined, redisUrlOf, { secret: true });
+  const redisPrefix = read.optional<string | undefined>('TESSERA_REDIS_PREFIX', undefined, (v) =>
+    /^[\x21-\x7e]{1,64}$/.test(v) ? v : fail('must be 1..64 printable characters without spaces'),
+  );
+  const parseReceptionUrls = (v: string): string[] => {
     const urls = v.split(',').map((u) => httpUrl(u.trim()).replace(/\/+$/, ''));
     if (new Set(urls).size !== urls.length) fail('lists a reception twice');
     return urls;
-  });
+  };
+  // With Redis, reports and completions travel there: the receptions' HTTP URLs are not needed.
+  const receptionControlUrls =
+    redisUrl === undefined
+      ? read.required('TESSERA_RECEPTION_CONTROL_URL', parseReceptionUrls)
+      : read.optional<string[]>('TESSERA_RECEPTION_CONTROL_URL', [], parseReceptionUrls);
   const controlToken = read.required('TESSERA_CONTROL_TOKEN', (v) => {
     // controlToken(root, serverId) is "<serverId>.<mac>": a token for another server is a
     // deployment mistake worth catching before the reception refuses every report.
@@ -120,6 +137,8 @@ export function loadContentServerConfig(env: NodeJS.ProcessEnv | Env): ContentSe
     trustProxy,
     readChunkBytes,
     transferRateBps,
+    redisUrl,
+    redisPrefix,
   });
 }
 
@@ -146,10 +165,10 @@ class EnvReader {
     return this.#parse(name, value, parse, options.secret === true);
   }
 
-  optional<T>(name: string, fallback: T, parse: (value: string) => T): T {
+  optional<T>(name: string, fallback: T, parse: (value: string) => T, options: { secret?: boolean } = {}): T {
     const value = this.#env[name];
     if (value === undefined || value === '') return fallback;
-    return this.#parse(name, value, parse, false);
+    return this.#parse(name, value, parse, options.secret === true);
   }
 
   #parse<T>(name: string, value: string, parse: (value: string) => T, secret: boolean): T {
@@ -211,6 +230,15 @@ function httpUrl(value: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('must be an http(s) URL');
   if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') fail('must not carry a query, fragment or credentials');
+  return value;
+}
+
+function redisUrlOf(value: string): string {
+  try {
+    parseRedisUrl(value);
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
   return value;
 }
 

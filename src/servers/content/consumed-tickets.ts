@@ -85,6 +85,27 @@ export class ConsumedTickets {
     this.#count(second, 1);
   }
 
+  /**
+   * Every ID still held, with the time (Unix ms, whole seconds) it may be forgotten: for
+   * refilling a shared ledger that lost its copy (docs/scale-out.md, "Redis restarted").
+   */
+  entries(): { ticketId: string; forgetAt: number }[] {
+    const out: { ticketId: string; forgetAt: number }[] = [];
+    const ids = this.#ids;
+    const until = this.#until;
+    for (let slot = 0; slot < until.length; slot++) {
+      const second = until[slot] as number;
+      if (second <= this.#horizon) continue;
+      const at = slot * 4;
+      const hex = [ids[at], ids[at + 1], ids[at + 2], ids[at + 3]].map((w) => (w as number).toString(16).padStart(8, '0')).join('');
+      out.push({
+        ticketId: `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`,
+        forgetAt: second * 1000,
+      });
+    }
+    return out;
+  }
+
   /** Forgets every ID whose time has come by `nowMs` (Unix ms). */
   forget(nowMs: number): void {
     const horizon = Math.floor(nowMs / 1000);

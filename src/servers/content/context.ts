@@ -2,6 +2,7 @@ import type { Completion } from '../../core/control/messages.js';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ContentStore } from '../../ports/content-store.js';
+import type { ConsumedTicketLedger } from '../../ports/consumed-ticket-ledger.js';
 import type { AccelDeliveries } from './accel-deliveries.js';
 import type { ContentServerConfig } from './config.js';
 import type { ContentMetrics } from './content-metrics.js';
@@ -33,6 +34,11 @@ export interface ContentServerContext {
   ended(completion: Completion): void;
   /** Slots changed: the reception should hear about it soon. */
   slotsChanged(): void;
+  /**
+   * The ledger shared with other processes (Redis), consulted on a ticket's first use here;
+   * undefined on the embedded defaults, where the local table is all there is.
+   */
+  readonly ledger: ConsumedTicketLedger | undefined;
   /** True while stopping: no new notices. */
   readonly draining: boolean;
 }

@@ -92,6 +92,15 @@ export function createControlPlane(ctx: ContentServerContext, snapshot: () => un
 
 async function postNotice(ctx: ContentServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const notice = parseNotice(await readJson(req, MAX_NOTICE_BYTES));
+  sendJson(res, 201, acceptNotice(ctx, notice));
+}
+
+/**
+ * The allocation check for one notice, whichever channel brought it (HTTP here, Redis in
+ * build-content-server.ts): takes a slot or throws TesseraError (slots-full, content-missing,
+ * notice-conflict, validation-failed).
+ */
+export function acceptNotice(ctx: ContentServerContext, notice: Notice): NoticeAccepted {
   // From here to the answer nothing awaits: checking for a free slot and taking it is one step
   // in Node's single thread, so two notices can never both take the last slot.
   const now = ctx.clock.now();
@@ -110,7 +119,7 @@ async function postNotice(ctx: ContentServerContext, req: IncomingMessage, res: 
   const record = ctx.slots.get(notice.ticketId);
   ctx.slotsChanged();
   const accepted: NoticeAccepted = { ticketId: notice.ticketId, holdUntil: record?.holdUntil ?? notice.holdUntil };
-  sendJson(res, 201, accepted);
+  return accepted;
 }
 
 function deleteNotice(ctx: ContentServerContext, ticketId: string, res: ServerResponse): void {
@@ -176,7 +185,7 @@ function describe(item: StoredContent): Omit<StoredContent, 'path'> {
   };
 }
 
-function parseNotice(value: unknown): Notice {
+export function parseNotice(value: unknown): Notice {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new TesseraError('validation-failed', 'a notice is a JSON object');
   }

@@ -1,4 +1,6 @@
 import { DiskContentStore } from '../../adapters/disk/content-store.js';
+import { openSharedState } from '../../adapters/shared-state/open-shared-state.js';
+import { contentServerSeal } from '../../adapters/redis/seal-from-control-token.js';
 import { systemClock } from '../../core/clock.js';
 import { createLogger, type Logger } from '../../observability/logger.js';
 import { createMetricsRegistry } from '../../observability/metrics.js';
@@ -24,21 +26,43 @@ export async function startContentServer(config: ContentServerConfig, logger?: L
   const store = await DiskContentStore.open(config.storeDir, {
     onSkipped: (file, reason) => log.warn({ file, reason }, 'skipped a file in the content store'),
   });
+  // Shared state on Redis when TESSERA_REDIS_URL is set (docs/scale-out.md); the embedded HTTP
+  // control channel otherwise. The seal holds this server's key alone: it speaks for itself only.
+  const sharedState =
+    config.redisUrl === undefined
+      ? undefined
+      : openSharedState({
+          redisUrl: config.redisUrl,
+          ...(config.redisPrefix === undefined ? {} : { prefix: config.redisPrefix }),
+          clock: systemClock,
+          seal: contentServerSeal(config.controlToken),
+          onError: (error) => log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'shared state (Redis)'),
+        });
+  const shared = sharedState && { board: await sharedState.board(), ledger: await sharedState.ledger(), channel: await sharedState.channel() };
   const server = buildContentServer({
     config,
     clock: systemClock,
     logger: log,
     metrics: createMetricsRegistry('content', config.serverId),
     store,
+    ...(shared ? { shared } : {}),
   });
-  const { publicUrl, controlUrl } = await server.start();
+  let started: { publicUrl: string; controlUrl: string };
+  try {
+    started = await server.start();
+  } catch (error) {
+    await sharedState?.close();
+    throw error;
+  }
+  const { publicUrl, controlUrl } = started;
   let stopping: Promise<void> | undefined;
   return {
     server,
     publicUrl,
     controlUrl,
     logger: log,
-    stop: () => (stopping ??= server.stop()),
+    stop: () =>
+      (stopping ??= server.stop().finally(() => sharedState?.close())),
   };
 }
 

@@ -86,6 +86,11 @@ export interface SlotTableOptions {
   readonly confirmGraceMs?: number;
   /** The per-ticket bandwidth limit, bytes/s (0 or absent: none): no reported rate exceeds it. */
   readonly transferRateBps?: number;
+  /**
+   * Told of every ticket used up or withdrawn here, after the local table holds it: the
+   * write-through to a shared ledger (docs/scale-out.md). Must not throw.
+   */
+  readonly onConsumed?: (ticketId: string, forgetAt: number) => void;
 }
 
 export class SlotTable {
@@ -422,6 +427,12 @@ export class SlotTable {
 
   #remember(ticketId: string, forgetAt: number): void {
     this.#consumed.add(ticketId, forgetAt);
+    this.#options.onConsumed?.(ticketId, forgetAt);
+  }
+
+  /** Every ticket held as used up, with its forget time: to refill a shared ledger after a loss. */
+  consumedEntries(): { ticketId: string; forgetAt: number }[] {
+    return this.#consumed.entries();
   }
 }
 

@@ -63,6 +63,39 @@ export function handleTicketRequest(ctx: ContentServerContext, req: IncomingMess
     throw error;
   }
 
+  // First use of this ticket here (no slot record, or a slot never used yet): with shared
+  // state, ask the ledger too, which knows what other processes of this server ID, this
+  // server before a restart, and the receptions' revocations made of it (docs/scale-out.md).
+  // `unknown` (the ledger is being refilled) or a failure: the local table, checked above, decides.
+  const ledger = ctx.ledger;
+  if (ledger !== undefined && (record === undefined || (record.slot === 'held' && record.openTransfers === 0 && record.delivered.bytes === 0))) {
+    const checked = claims;
+    const known = record;
+    ledger.check(checked.ticketId).then(
+      (answer) => {
+        // (Used up here too while the ledger answered: another request under it finished.)
+        if (answer === 'consumed' || ctx.slots.isConsumed(checked.ticketId)) return refuse(ctx, req, res, 'ticket-consumed');
+        serveItem(ctx, req, res, head, checked, known);
+      },
+      (error: unknown) => {
+        ctx.logger.warn({ reason: error instanceof Error ? error.message : String(error) }, 'the shared ledger did not answer; the local table decides');
+        serveItem(ctx, req, res, head, checked, known);
+      },
+    );
+    return;
+  }
+  serveItem(ctx, req, res, head, claims, record);
+}
+
+function serveItem(
+  ctx: ContentServerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  head: boolean,
+  claims: TicketClaims,
+  record: TicketRecord | undefined,
+): void {
+  if (res.destroyed) return;
   const item = ctx.store.get(claims.contentId);
   if (item === undefined) return refuse(ctx, req, res, 'content-not-found', 'this content server does not hold the item');
   const served = ctx.served.get(item);
