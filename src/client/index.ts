@@ -1,6 +1,6 @@
 // The Tessera client library: the reception's API as typed calls, and ticket downloads that
 // resume and verify. Depends on nothing but Node's built-ins.
-export { ReceptionClient, type ReceptionClientOptions, type CallOptions, type OrderOptions, type FetchFunction } from './reception-client.js';
+export { ReceptionClient, type ReceptionClientOptions, type TicketReplacement, type CallOptions, type OrderOptions, type FetchFunction } from './reception-client.js';
 export type { Content, TicketGrant, PlacedOrder, OrderPlaced, OrderStatus, LinePlace } from './reception-types.js';
 export { linePlaceOf } from './reception-decoders.js';
 export {

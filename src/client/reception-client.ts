@@ -30,6 +30,15 @@ export interface OrderOptions extends CallOptions {
   readonly preferWaitS?: number;
 }
 
+export interface TicketReplacement {
+  /** The ticket URL held now (a bearer credential: it is sent only to the reception). */
+  readonly ticketUrl: string;
+  /** The content server that could not be reached. */
+  readonly failedServerId?: string;
+  /** Bytes of the item already downloaded. */
+  readonly heldBytes?: number;
+}
+
 export class ReceptionClient {
   readonly baseUrl: string;
   readonly #userAgent: string;
@@ -65,6 +74,19 @@ export class ReceptionClient {
     const body = queueToken === undefined ? { contentId } : { contentId, queueToken };
     const headers: Record<string, string> = preferWaitS === undefined ? {} : { prefer: `wait=${Math.max(0, Math.floor(preferWaitS))}` };
     return decodeOrderPlaced(await this.#call('POST', '/orders', body, options, headers));
+  }
+
+  /**
+   * Asks for a new ticket for a ticketed order whose content server could not be reached: send
+   * the ticket held now (its URL), the server that failed, and how many bytes are already here.
+   * The answer has the new ticket (another server when one can take it); the old one is
+   * revoked. Asking again with the ticket just replaced gives the same new ticket.
+   */
+  async replaceTicket(orderId: string, request: TicketReplacement, options: CallOptions = {}): Promise<OrderPlaced> {
+    const body: Record<string, unknown> = { ticket: request.ticketUrl };
+    if (request.failedServerId !== undefined) body['failedServerId'] = request.failedServerId;
+    if (request.heldBytes !== undefined) body['heldBytes'] = request.heldBytes;
+    return decodeOrderPlaced(await this.#call('POST', `/orders/${encodeURIComponent(orderId)}/ticket`, body, options));
   }
 
   async getOrder(id: string, options: CallOptions = {}): Promise<OrderStatus> {

@@ -179,6 +179,8 @@ function describe(event: Exclude<FetchEvent, AdmissionEvent>): string {
       return `the ticket expired at ${formatBytes(event.atByte)} (${event.reason}); ordering again to continue`;
     case 'continuing-part':
       return `continuing the partial download (${formatBytes(event.bytes)} already here)`;
+    case 'switching-server':
+      return `content server ${event.from} cannot be reached (${event.reason}); switching to content server ${event.to} with a new ticket, resuming at ${formatBytes(event.atByte)}`;
     case 'completed-from-part':
       return 'the partial download from an earlier run was already complete';
     case 'resuming':

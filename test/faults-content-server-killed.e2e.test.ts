@@ -1,0 +1,152 @@
+import * as assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { fetchContent, ReceptionClient, type FetchEvent } from '../src/client/index.js';
+import { CLI, startCluster, type Cluster } from './support/cluster.js';
+
+// Fault: a content server is killed (SIGKILL) in the middle of a download. The client cannot
+// reach it any more, asks the reception for a replacement ticket for the same order
+// (POST /orders/{id}/ticket), gets one on another content server, resumes from its part file,
+// and the SHA-256 matches. The old ticket is refused by every content server, the killed one
+// included once it is back. Transfers are throttled so the kill lands mid-download.
+
+const run = promisify(execFile);
+const RATE_BPS = 384 * 1024;
+const SIZE = 3 * 1024 * 1024 + 123;
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function partBytes(path: string): Promise<number> {
+  return stat(path).then((s) => s.size, () => 0);
+}
+
+/** The status curl gets for a ticket path on a content server's public port. */
+async function curlStatus(url: string): Promise<{ status: number; body: string }> {
+  const { stdout } = await run('curl', ['-sS', '--max-time', '10', '-o', '-', '-w', '\n%{http_code}', url]);
+  const lines = stdout.split('\n');
+  const status = Number(lines.pop());
+  return { status, body: lines.join('\n') };
+}
+
+function onServer(ticketUrl: string, port: number): string {
+  const url = new URL(ticketUrl);
+  url.port = String(port);
+  return url.toString();
+}
+
+describe('a content server killed mid-download', { timeout: 240_000 }, () => {
+  let cluster: Cluster;
+  let bytes: Buffer;
+  let item: { id: string; sha256: string; size: number; fileName: string };
+
+  before(async () => {
+    cluster = await startCluster({
+      servers: 3,
+      capacity: 4,
+      serverEnv: () => ({ TESSERA_TRANSFER_RATE_BPS: String(RATE_BPS) }),
+    });
+    bytes = randomBytes(SIZE);
+    const source = join(cluster.dataDir, 'concert.bin');
+    await writeFile(source, bytes);
+    item = await cluster.addFile(source, 'Concert');
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test('the client library gets a new ticket on another server, resumes, and the old ticket is refused everywhere', async () => {
+    // Keep the ticket URLs the reception hands out (the library never shows them).
+    const tickets: { url: string; serverId: string }[] = [];
+    const client = new ReceptionClient({
+      baseUrl: cluster.receptionUrl,
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        if (response.ok && init?.method === 'POST') {
+          const body = (await response.clone().json()) as { ticket: { url: string; serverId: string } };
+          tickets.push(body.ticket);
+        }
+        return response;
+      },
+    });
+    const out = join(cluster.dataDir, 'library-copy.bin');
+    const events: FetchEvent[] = [];
+    const download = fetchContent(client, item.id, { outputPath: out, maxResumes: 2, backoffMs: 100, onEvent: (e) => events.push(e) });
+    download.catch(() => undefined);
+
+    const first = await waitFor('the first ticket', () => tickets[0]);
+    await waitFor('a third of the item downloaded', async () => ((await partBytes(`${out}.part`)) > SIZE / 3 ? true : undefined));
+    await cluster.kill(first.serverId, 'SIGKILL');
+    const result = await download;
+
+    assert.equal(result.sha256, item.sha256);
+    assert.equal(sha256(await readFile(out)), sha256(bytes));
+    assert.equal(result.orders, 1, 'no second order: the same order got a new ticket');
+    assert.equal(result.serverSwitches, 1);
+    assert.notEqual(result.serverId, first.serverId);
+    const switched = events.find((e) => e.type === 'switching-server');
+    assert.ok(switched?.type === 'switching-server' && switched.from === first.serverId && switched.to === result.serverId, JSON.stringify(events));
+    assert.ok(switched.atByte > 0, 'resumed from the part file, not from byte 0');
+    assert.equal(tickets.length, 2);
+    assert.equal(tickets[1]?.serverId, result.serverId);
+
+    // The old ticket: refused by the live servers now, and by the killed one once it is back.
+    await cluster.restart(first.serverId);
+    for (const server of cluster.topology.contentServers) {
+      const answer = await curlStatus(onServer(first.url, server.publicPort));
+      assert.ok(answer.status === 403 || answer.status === 410, `${server.id} answered ${answer.status} to the replaced ticket: ${answer.body.slice(0, 200)}`);
+      assert.match(answer.body, /"code":"(ticket-[a-z-]+)"/);
+    }
+    // And the reception will not replace it again: it is not the order's current ticket.
+    const again = await fetch(`${cluster.receptionUrl}/orders/${result.orderId}/ticket`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ticket: tickets[0]?.url }),
+    });
+    // The replaced ticket is the one the current ticket replaced: asking again returns the same
+    // replacement (a client whose answer was lost), never a third ticket.
+    assert.equal(again.status, 200);
+    const same = (await again.json()) as { ticket: { serverId: string; url: string } };
+    assert.equal(same.ticket.serverId, result.serverId);
+    const status = (await (await fetch(`${cluster.receptionUrl}/orders/${result.orderId}`)).json()) as { state: string; serverId: string };
+    assert.equal(status.serverId, result.serverId);
+    await cluster.waitForServers(3, 30_000);
+  });
+
+  test('tessera get says it switches servers and saves the right file', async () => {
+    const out = join(cluster.dataDir, 'cli-copy.bin');
+    const child = spawn(process.execPath, [CLI, 'get', item.id, '-o', out, '--reception', cluster.receptionUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let stdout = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    try {
+      const serving = await waitFor('the ordered line', () => /content server (cs-\d+)/.exec(stderr)?.[1]);
+      await waitFor('a third of the item downloaded', async () => ((await partBytes(`${out}.part`)) > SIZE / 3 ? true : undefined));
+      await cluster.kill(serving, 'SIGKILL');
+      const code = await exited;
+      assert.equal(code, 0, stderr);
+      assert.match(stderr, new RegExp(`content server ${serving} cannot be reached .*; switching to content server cs-\\d+ with a new ticket, resuming at`));
+      assert.doesNotMatch(stderr + stdout, /\/t\//, 'the ticket is never printed');
+      assert.match(stdout, /sha256 ok/);
+      assert.equal(sha256(await readFile(out)), sha256(bytes));
+      await cluster.restart(serving);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
