@@ -23,6 +23,11 @@ const types: pg.CustomTypesConfig = {
 export async function postgresBackend(url: string, onIdleError: (error: Error) => void): Promise<SqlBackend> {
   const pool = new pg.Pool({ connectionString: url, types });
   pool.on('error', onIdleError);
+  // A connection that PostgreSQL drops while it is checked out (the server stopped mid-query or
+  // between two queries of a transaction) emits 'error' on its client, where the pool's idle
+  // listener is not attached: without a listener of its own that would crash the process. The
+  // query in flight is rejected anyway, and the pool discards the client.
+  pool.on('connect', (client) => client.on('error', onIdleError));
   try {
     const result = await pool.query<{ schema: string | null }>('select current_schema() as schema');
     const schema = result.rows[0]?.schema;

@@ -9,7 +9,7 @@ import { installProblemHandlers } from './http-errors.js';
 import type { Clock } from '../../core/clock.js';
 import type { RateLimiter } from '../../core/rate-limit.js';
 import type { ReceptionMetrics } from './metrics.js';
-import type { Ordering, PlacedOrder } from './ordering.js';
+import { unavailableOnFailure, type Ordering, type PlacedOrder } from './ordering.js';
 import { createHash } from 'node:crypto';
 import { PAGE_SECURITY_HEADERS, renderCatalogPage, renderWaitingPage, WAITING_SCRIPT } from './pages.js';
 
@@ -162,7 +162,7 @@ export async function buildPublicApp(deps: PublicAppDeps): Promise<FastifyInstan
   });
 
   app.get('/', { schema: { hide: true } }, async (_request, reply) => {
-    const items = await deps.db.catalogue.listContents();
+    const items = await unavailableOnFailure(() => deps.db.catalogue.listContents());
     return reply.type('text/html; charset=utf-8').headers(PAGE_SECURITY_HEADERS).header('cache-control', 'no-store').send(renderCatalogPage(items));
   });
 
@@ -171,7 +171,7 @@ export async function buildPublicApp(deps: PublicAppDeps): Promise<FastifyInstan
       summary: 'List the catalogue',
       response: { 200: { type: 'object', properties: { items: { type: 'array', items: contentSchema } }, required: ['items'] } },
     },
-  }, async () => ({ items: (await deps.db.catalogue.listContents()).map(contentJson) }));
+  }, async () => ({ items: (await unavailableOnFailure(() => deps.db.catalogue.listContents())).map(contentJson) }));
 
   app.get<{ Params: { id: string } }>('/contents/:id', {
     schema: {
@@ -181,7 +181,7 @@ export async function buildPublicApp(deps: PublicAppDeps): Promise<FastifyInstan
     },
   }, async (request) => {
     if (!isUuid(request.params.id)) throw new TesseraError('invalid-id', 'content id must be a UUID');
-    const content = await deps.db.catalogue.getContent(request.params.id);
+    const content = await unavailableOnFailure(() => deps.db.catalogue.getContent(request.params.id));
     if (!content) throw new TesseraError('content-not-found', `no content ${request.params.id}`);
     return contentJson(content);
   });
@@ -307,7 +307,7 @@ export async function buildPublicApp(deps: PublicAppDeps): Promise<FastifyInstan
     },
   }, async (request) => {
     if (!isUuid(request.params.id)) throw new TesseraError('invalid-id', 'order id must be a UUID');
-    const order = await deps.db.orders.getOrder(request.params.id);
+    const order = await unavailableOnFailure(() => deps.db.orders.getOrder(request.params.id));
     if (!order) throw new TesseraError('order-not-found', `no order ${request.params.id}`);
     return orderJson(order);
   });
