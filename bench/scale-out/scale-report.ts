@@ -1,0 +1,70 @@
+import type { MachineInfo } from '../harness/machine.js';
+import type { CpuUse, LatencySummary, OrderAccounting, PlacementTally } from './scale-analysis.js';
+
+// The scale-out section of docs/benchmarks.md (between its markers): one column per system,
+// then where each system's CPU went, then the receptions' hottest functions.
+
+export interface SystemReport {
+  /** scale: 2 receptions + nginx + PostgreSQL + Redis; embedded: 1 reception, SQLite, in-process. */
+  readonly name: string;
+  readonly description: string;
+  readonly wallSeconds: number;
+  readonly ordersPerSecond: number;
+  readonly placement: LatencySummary;
+  readonly download: LatencySummary;
+  readonly tally: PlacementTally;
+  readonly accounting: OrderAccounting;
+  readonly cpu: readonly CpuUse[];
+  readonly loadGeneratorCores: number;
+  /** Busy cores of the whole machine over the window, everything included. */
+  readonly machineCores: number;
+  /** Markdown from summarizeCpuProfiles, or a note why there is none. */
+  readonly profile: string;
+}
+
+export interface ScaleOutSettings {
+  readonly seconds: number;
+  readonly workers: number;
+  readonly slotsPerServer: number;
+  readonly items: readonly { readonly size: number; readonly weight: number }[];
+  readonly profiled: boolean;
+}
+
+const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '–');
+const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '–');
+
+function sizeText(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${bytes / 1024} KiB`;
+}
+
+export function scaleOutMarkdown(machine: MachineInfo, settings: ScaleOutSettings, systems: readonly SystemReport[]): string {
+  const head = `| | ${systems.map((s) => `**${s.name}**`).join(' | ')} |\n|---|${systems.map(() => '--:').join('|')}|`;
+  const row = (label: string, value: (s: SystemReport) => string): string => `| ${label} | ${systems.map(value).join(' | ')} |`;
+  const names = [...new Set(systems.flatMap((s) => s.cpu.map((c) => c.name)))];
+  const cpuRows = names.map((n) => row(n, (s) => f2(s.cpu.find((c) => c.name === n)?.cores ?? Number.NaN)));
+  return [
+    `Run ${machine.date} on ${machine.cpuModel} (${machine.cores} cores, ${machine.memoryGiB} GiB), ${machine.kernel}, Node ${machine.node}, ${machine.nginx}; code ${machine.code}; load average at the start ${machine.loadAverage}.`,
+    `Peer in the same run: **embedded** (the same three content servers with one reception on SQLite and in-process state, no nginx). ${settings.workers} clients in closed loops for ${settings.seconds} s each: order (keep-alive), then download the ticket URL on a new connection like curl and check its SHA-256; items ${settings.items.map((i) => `${sizeText(i.size)} × ${i.weight}`).join(', ')}; ${settings.slotsPerServer} slots per content server; reception CPU profiles ${settings.profiled ? 'on (1 ms sampling)' : 'off'}.`,
+    '',
+    head,
+    row('what runs', (s) => s.description),
+    row('orders/s (201 + download, sustained)', (s) => f1(s.ordersPerSecond)),
+    row('placement p50 / p90 / p99 / max, ms', (s) => `${f1(s.placement.p50)} / ${f1(s.placement.p90)} / ${f1(s.placement.p99)} / ${f1(s.placement.max)}`),
+    row('download p50 / p99, ms', (s) => `${f1(s.download.p50)} / ${f1(s.download.p99)}`),
+    row('orders accepted (201)', (s) => String(s.tally.accepted)),
+    row('errors (must be 0)', (s) => `${s.tally.errors}${s.tally.errorKinds.length > 0 ? ` (${s.tally.errorKinds.map((k) => `${k.kind} × ${k.count}`).join('; ')})` : ''}`),
+    row('busy answers (503, below capacity: expect 0)', (s) => String(s.tally.busy)),
+    row('lost orders: 201 but not in the database (must be 0)', (s) => String(s.accounting.lost)),
+    row('201 but not completed after the run (must be 0)', (s) => `${s.accounting.notCompleted}${s.accounting.notCompleted > 0 ? ` (${Object.entries(s.accounting.notCompletedByState).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`),
+    row('orders in the database without a 201 to the client', (s) => String(s.accounting.unacknowledged)),
+    '',
+    `CPU, average cores over each run's window (from /proc; 1.00 = one core all the time). PostgreSQL counts only the backends serving our receptions' connections; Redis is the machine's one \`redis-server\`, shared with whatever else used it meanwhile.`,
+    '',
+    head,
+    ...cpuRows,
+    row('load generator', (s) => f2(s.loadGeneratorCores)),
+    row('whole machine (everything)', (s) => f2(s.machineCores)),
+    '',
+    ...systems.flatMap((s) => [`**Where the receptions spend their CPU (${s.name})**, self time from their CPU profiles:`, '', s.profile, '']),
+  ].join('\n');
+}
