@@ -126,6 +126,63 @@ describe('a content server killed mid-download', { timeout: 240_000 }, () => {
     await cluster.waitForServers(3, 30_000);
   });
 
+  test('replacement is refused with a clear code for a foreign, older or malformed ticket, too many replacements, and a completed order', async () => {
+    await cluster.waitForServers(3, 30_000);
+    const place = async (contentId: string): Promise<{ orderId: string; url: string; serverId: string }> => {
+      const response = await fetch(`${cluster.receptionUrl}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ contentId }) });
+      const body = (await response.json()) as { order: { id: string }; ticket: { url: string; serverId: string } };
+      assert.equal(response.status, 201, JSON.stringify(body));
+      return { orderId: body.order.id, url: body.ticket.url, serverId: body.ticket.serverId };
+    };
+    const replace = async (orderId: string, body: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown>; type: string | null }> => {
+      const response = await fetch(`${cluster.receptionUrl}/orders/${orderId}/ticket`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown>, type: response.headers.get('content-type') };
+    };
+    const a = await place(item.id);
+    const b = await place(item.id);
+    const refused = async (orderId: string, body: Record<string, unknown>, status: number, code: string): Promise<void> => {
+      const answer = await replace(orderId, body);
+      assert.equal(answer.status, status, JSON.stringify(answer.body));
+      assert.equal(answer.body['code'], code);
+      assert.match(answer.type ?? '', /^application\/problem\+json/);
+    };
+    await refused(a.orderId, { ticket: b.url }, 403, 'ticket-not-this-order');
+    await refused(a.orderId, { ticket: 'not a ticket' }, 403, 'ticket-malformed');
+    const ticketPart = new URL(a.url).pathname.split('/')[2] ?? '';
+    const at = ticketPart.length - 10; // inside the sealed conditions and tag, clear of the header
+    const tampered = ticketPart.slice(0, at) + (ticketPart[at] === 'A' ? 'B' : 'A') + ticketPart.slice(at + 1);
+    await refused(a.orderId, { ticket: tampered }, 403, 'ticket-invalid');
+    await refused('not-a-uuid', { ticket: a.url }, 400, 'invalid-id');
+    await refused(a.orderId, { ticket: a.url, extra: 1 }, 400, 'validation-failed');
+
+    // Three replacements are allowed; each moves the order to the new ticket.
+    const tickets = [a.url];
+    for (let i = 0; i < 3; i++) {
+      const answer = await replace(a.orderId, { ticket: tickets[tickets.length - 1] });
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      tickets.push((answer.body['ticket'] as { url: string }).url);
+    }
+    await refused(a.orderId, { ticket: tickets[3] }, 409, 'ticket-replacements-exhausted');
+    await refused(a.orderId, { ticket: tickets[0] }, 409, 'ticket-superseded');
+    // The replaced tickets are dead on their servers: their notices were withdrawn.
+    for (const old of tickets.slice(0, 3)) {
+      const answer = await curlStatus(old);
+      assert.ok(answer.status === 403 || answer.status === 410, `a replaced ticket got ${answer.status}`);
+    }
+
+    // A completed order keeps its ticket: there is nothing left to resume.
+    const source = join(cluster.dataDir, 'small.bin');
+    await writeFile(source, randomBytes(2048));
+    const small = await cluster.addFile(source, 'Small');
+    const c = await place(small.id);
+    assert.equal((await curlStatus(c.url)).status, 200);
+    await waitFor('the order completed', async () => {
+      const order = (await (await fetch(`${cluster.receptionUrl}/orders/${c.orderId}`)).json()) as { state: string };
+      return order.state === 'completed' ? true : undefined;
+    });
+    await refused(c.orderId, { ticket: c.url }, 409, 'order-completed');
+  });
+
   test('tessera get says it switches servers and saves the right file', async () => {
     const out = join(cluster.dataDir, 'cli-copy.bin');
     const child = spawn(process.execPath, [CLI, 'get', item.id, '-o', out, '--reception', cluster.receptionUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
