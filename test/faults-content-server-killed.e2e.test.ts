@@ -181,6 +181,9 @@ describe('a content server killed mid-download', { timeout: 240_000 }, () => {
       return order.state === 'completed' ? true : undefined;
     });
     await refused(c.orderId, { ticket: c.url }, 409, 'order-completed');
+
+    const openapi = (await (await fetch(`${cluster.receptionUrl}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    assert.ok(openapi.paths['/orders/{id}/ticket']?.['post'], 'the route is in the OpenAPI document');
   });
 
   test('tessera get says it switches servers and saves the right file', async () => {
