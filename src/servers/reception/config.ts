@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { parseRedisUrl } from '../../adapters/redis/redis-url.js';
 import { ConfigError, envEnum, envInt, envString } from '../../config/env.js';
 import { loadRootSecret } from '../../config/secret.js';
 import { parsePolicyName } from '../../core/selection/parse-policy-name.js';
@@ -49,6 +50,18 @@ export interface ReceptionConfig {
   readonly selectionPolicy: PolicyName;
   /** Loads (shares of capacity) within this of each other count as equal; the nearer server then wins. */
   readonly equalLoadBand: number;
+  /**
+   * TESSERA_REDIS_URL: shared state (load reports, waiting line, consumed tickets) and the
+   * control channel on Redis (docs/scale-out.md); undefined for the embedded defaults.
+   */
+  readonly redisUrl: string | undefined;
+  /** TESSERA_REDIS_PREFIX: key and channel prefix on Redis (default "tessera:"). */
+  readonly redisPrefix: string | undefined;
+  /**
+   * TESSERA_RECEPTION_ID: this reception's stable name on Redis (its completion consumer and its
+   * admission turn); default `<host name>-<control port>`, stable across restarts.
+   */
+  readonly receptionId: string | undefined;
 }
 
 export function loadReceptionConfig(env: NodeJS.ProcessEnv): Readonly<ReceptionConfig> {
@@ -92,7 +105,29 @@ export function loadReceptionConfig(env: NodeJS.ProcessEnv): Readonly<ReceptionC
     orderBurst: envInt(env, 'TESSERA_ORDER_BURST', 20, 1, 1_000_000),
     selectionPolicy: selectionPolicyOf(env),
     equalLoadBand: equalLoadBandOf(env),
+    redisUrl: redisUrlOf(env),
+    redisPrefix: optionalMatching(env, 'TESSERA_REDIS_PREFIX', /^[\x21-\x7e]{1,64}$/, '1..64 printable characters without spaces'),
+    receptionId: optionalMatching(env, 'TESSERA_RECEPTION_ID', /^[A-Za-z0-9._:-]{1,64}$/, '1..64 of [A-Za-z0-9._:-]'),
   });
+}
+
+function redisUrlOf(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = env['TESSERA_REDIS_URL'];
+  if (raw === undefined || raw === '') return undefined;
+  try {
+    parseRedisUrl(raw);
+  } catch (error) {
+    // The message never repeats the URL: it may hold a password.
+    throw new ConfigError('TESSERA_REDIS_URL', (error as Error).message);
+  }
+  return raw;
+}
+
+function optionalMatching(env: NodeJS.ProcessEnv, name: string, pattern: RegExp, what: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (!pattern.test(raw)) throw new ConfigError(name, `must be ${what}`);
+  return raw;
 }
 
 function selectionPolicyOf(env: NodeJS.ProcessEnv): PolicyName {

@@ -8,6 +8,7 @@ import { isServerId, isUuid, SERVER_ID_PATTERN } from '../../core/ids.js';
 import { checkControlToken, derivePurposeSecret } from '../../core/ticket/ticket-keys.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Persistence } from '../../ports/persistence.js';
+import type { LoadReportBoard } from '../../ports/load-report-board.js';
 import type { ReceptionConfig } from './config.js';
 import { installProblemHandlers } from './http-errors.js';
 import type { CatalogueFiles } from './ingest.js';
@@ -37,6 +38,8 @@ export interface ControlAppDeps {
   readonly waitingRoom: WaitingRoom;
   readonly metrics: ReceptionMetrics;
   readonly logger: Logger;
+  /** The load-report board (docs/scale-out.md); reports that arrive over HTTP are posted there too. */
+  readonly board?: LoadReportBoard;
 }
 
 export function adminToken(rootSecret: Buffer): string {
@@ -100,7 +103,47 @@ const completionSchema = {
   },
 } as const;
 
+/** What the reception does with a load report and a completion, whichever channel brought them. */
+export interface ControlIntake {
+  /** Records a report; returns the settings the server should hold (its key set when it lacks it, its drain). */
+  takeReport(report: LoadReport): LoadReportReply;
+  /** Ends the order a completion is about. Idempotent: a repeated or late completion changes nothing. */
+  recordCompletion(c: Completion): Promise<boolean>;
+}
+
+export function createControlIntake(deps: Omit<ControlAppDeps, 'files'>): ControlIntake {
+  return {
+    takeReport(report) {
+      const appeared = deps.servers.record(report);
+      deps.metrics.liveServers.set(deps.servers.liveServerIds().length);
+      if (appeared) {
+        deps.logger.info({ serverId: report.serverId, publicUrl: report.publicUrl }, 'content server reporting');
+        deps.replication.syncServer(report.serverId);
+      }
+      deps.waitingRoom.kick();
+      const keySet = deps.keyring.keySetFor(report.serverId);
+      // The drain goes back every time, so a restarted content server learns it again at once.
+      const drain = deps.servers.isDrained(report.serverId);
+      return keySet.version === report.keySetVersion ? { drain } : { keySet, drain };
+    },
+    async recordCompletion(c) {
+      if (!isUuid(c.orderId) || !isUuid(c.ticketId)) throw new TesseraError('invalid-id');
+      const order = await deps.db.orders.getOrder(c.orderId);
+      if (!order || order.ticketId !== c.ticketId || order.state !== 'ticketed') return false;
+      const changed =
+        c.outcome === 'completed'
+          ? await deps.db.orders.markCompleted(c.orderId, c.ticketId, c.bytesDelivered, c.at)
+          : await deps.db.orders.markExpired(c.orderId, c.ticketId, 'ticket-window-closed', c.bytesDelivered, c.at);
+      if (!changed) return false;
+      deps.metrics.completions.inc({ outcome: c.outcome });
+      deps.waitingRoom.noteCompletion(order, c.at, c.outcome === 'completed');
+      return true;
+    },
+  };
+}
+
 export async function buildControlApp(deps: ControlAppDeps): Promise<FastifyInstance> {
+  const intake = createControlIntake(deps);
   const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, disableRequestLogging: true,
     // Unknown fields are refused, not silently dropped: a typo must not place an order.
     ajv: { customOptions: { removeAdditional: false } }, bodyLimit: 8 * 1024 * 1024 });
@@ -121,34 +164,14 @@ export async function buildControlApp(deps: ControlAppDeps): Promise<FastifyInst
     const report = request.body;
     if (!isServerId(report.serverId)) throw new TesseraError('invalid-id', 'bad server id');
     requireServer(request, report.serverId);
-    const appeared = deps.servers.record(report);
-    deps.metrics.liveServers.set(deps.servers.liveServerIds().length);
-    if (appeared) {
-      deps.logger.info({ serverId: report.serverId, publicUrl: report.publicUrl }, 'content server reporting');
-      deps.replication.syncServer(report.serverId);
-    }
-    deps.waitingRoom.kick();
-    const keySet = deps.keyring.keySetFor(report.serverId);
-    // The drain goes back every time, so a restarted content server learns it again at once.
-    const drain = deps.servers.isDrained(report.serverId);
-    const reply: LoadReportReply = keySet.version === report.keySetVersion ? { drain } : { keySet, drain };
+    const reply: LoadReportReply = intake.takeReport(report);
+    // With Redis (TESSERA_REDIS_URL) the board is where the status views and other receptions
+    // read reports; a server still reporting here over HTTP is put there too.
+    deps.board?.post(report, Math.max(3000, (report.intervalMs ?? 1000) * 5)).catch((error: unknown) => deps.logger.debug({ err: error }, 'could not put a report on the board'));
     return reply;
   });
 
-  /** Ends the order a completion is about. Idempotent: a repeated or late completion changes nothing. */
-  const recordCompletion = async (c: Completion): Promise<boolean> => {
-    if (!isUuid(c.orderId) || !isUuid(c.ticketId)) throw new TesseraError('invalid-id');
-    const order = await deps.db.orders.getOrder(c.orderId);
-    if (!order || order.ticketId !== c.ticketId || order.state !== 'ticketed') return false;
-    const changed =
-      c.outcome === 'completed'
-        ? await deps.db.orders.markCompleted(c.orderId, c.ticketId, c.bytesDelivered, c.at)
-        : await deps.db.orders.markExpired(c.orderId, c.ticketId, 'ticket-window-closed', c.bytesDelivered, c.at);
-    if (!changed) return false;
-    deps.metrics.completions.inc({ outcome: c.outcome });
-    deps.waitingRoom.noteCompletion(order, c.at, c.outcome === 'completed');
-    return true;
-  };
+  const recordCompletion = intake.recordCompletion;
 
   app.post<{ Body: Completion }>(CONTROL_PATHS.completions, { schema: { body: completionSchema } }, async (request) => {
     requireServer(request, request.body.serverId);

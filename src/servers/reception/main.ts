@@ -22,6 +22,14 @@ import { Sweeper } from './sweeper.js';
 import { WaitingRoom } from './waiting-room.js';
 import { RateLimiter } from '../../core/rate-limit.js';
 import { derivePurposeSecret } from '../../core/ticket/ticket-keys.js';
+import { hostname } from 'node:os';
+import { openSharedState } from '../../adapters/shared-state/open-shared-state.js';
+import { receptionSeal } from '../../adapters/redis/seal-from-control-token.js';
+import type { LoadReport, LoadReportReply } from '../../core/control/messages.js';
+import { TesseraError } from '../../core/errors.js';
+import { createControlIntake } from './control-app.js';
+import type { ControlChannel } from '../../ports/control-channel.js';
+import type { LoadReportBoard } from '../../ports/load-report-board.js';
 
 // The reception's composition root: the only place that reads configuration, picks adapters
 // and listens.
@@ -61,7 +69,25 @@ export async function startReception(
   });
   const keyring = new Keyring(db.keys, config.rootSecret, clock);
   await keyring.start();
-  const contentServers = new ContentServerClient(config.rootSecret);
+  // Shared state and the control channel on Redis when TESSERA_REDIS_URL is set
+  // (docs/scale-out.md); the embedded HTTP control channel and the database's line otherwise.
+  const sharedState =
+    config.redisUrl === undefined
+      ? undefined
+      : openSharedState({
+          redisUrl: config.redisUrl,
+          ...(config.redisPrefix === undefined ? {} : { prefix: config.redisPrefix }),
+          clock,
+          seal: receptionSeal(config.rootSecret),
+          onError: (error) => logger.warn({ reason: error instanceof Error ? error.message : String(error) }, 'shared state (Redis)'),
+        });
+  const shared = sharedState && {
+    board: await sharedState.board(),
+    channel: await sharedState.channel(),
+    ledger: await sharedState.ledger(),
+    line: await sharedState.line(),
+  };
+  const contentServers = new ContentServerClient(config.rootSecret, 2000, shared?.channel);
   const files = new CatalogueFiles(config.dataDir, clock);
   const replication = new Replication(db, files, servers, contentServers, clock, logger);
   // Seeded once per process from the system's generator, so that several receptions reading the
@@ -74,7 +100,20 @@ export async function startReception(
     staleAfterMs: config.staleAfterMs,
     equalLoadBand: config.equalLoadBand,
   });
-  const ordering = new Ordering({ config, clock, db, servers, policy, contentServers, keyring, metrics, logger });
+  const ledger = shared?.ledger;
+  const ordering = new Ordering({
+    config,
+    clock,
+    db,
+    servers,
+    policy,
+    contentServers,
+    keyring,
+    metrics,
+    logger,
+    // A replaced ticket is refused by every content server that shares the ledger.
+    ...(ledger?.capabilities.crossProcess ? { revokeTicket: (ticketId: string, forgetAt: number) => ledger.addAll([{ ticketId, forgetAt }]) } : {}),
+  });
   const sweeper = new Sweeper(db, clock, logger, config.clockToleranceS * 1000 + 30_000);
   const waitingRoom = new WaitingRoom({
     clock,
@@ -86,6 +125,7 @@ export async function startReception(
     logger,
     // A client admitted while away must find its slot still held when it is due back.
     settings: { graceMs: config.queueGraceS * 1000, maxLine: config.queueMax, maxSleepMs: Math.max(1000, Math.min(60_000, config.holdS * 1000 - 5000)) },
+    ...(shared ? { sharedLine: shared.line, receptionId: receptionIdOf(config) } : {}),
   });
   const rateLimiter = new RateLimiter({ ratePerS: config.orderRatePerS, burst: config.orderBurst, maxKeys: 100_000 });
 
@@ -101,7 +141,8 @@ export async function startReception(
     logger,
     trustProxy: process.env['TESSERA_TRUST_PROXY'] === 'true',
   });
-  const controlApp = await buildControlApp({ config, clock, db, servers, keyring, files, replication, waitingRoom, metrics, logger });
+  const controlDeps = { config, clock, db, servers, keyring, files, replication, waitingRoom, metrics, logger };
+  const controlApp = await buildControlApp({ ...controlDeps, ...(shared?.board.capabilities.crossProcess ? { board: shared.board } : {}) });
   const controlAddress = await controlApp.listen({ host: config.controlHost, port: config.controlPort });
   // A flash crowd opens thousands of connections at once; Node's default backlog (511) resets them.
   const publicAddress = await publicApp.listen({ host: config.publicHost, port: config.publicPort, backlog: 4096 });
@@ -117,6 +158,7 @@ export async function startReception(
   drainRefresh.unref();
   sweeper.start(10_000);
   waitingRoom.start();
+  const stopShared = shared ? await wireSharedState(shared, createControlIntake(controlDeps), { config, db, servers, contentServers, logger }) : undefined;
   logger.info({ publicUrl: publicAddress, controlUrl: controlAddress, selectionPolicy: policy.name }, 'reception listening');
 
   return {
@@ -130,8 +172,10 @@ export async function startReception(
       clearInterval(drainRefresh);
       sweeper.stop();
       waitingRoom.stop();
+      await stopShared?.();
       await publicApp.close();
       await controlApp.close();
+      await sharedState?.close();
       await db.close();
     },
   };
@@ -140,4 +184,85 @@ export async function startReception(
 export async function runReceptionFromEnv(env: NodeJS.ProcessEnv): Promise<RunningReception> {
   const config = loadReceptionConfig(env);
   return startReception(config);
+}
+
+/** This reception's stable name on Redis: TESSERA_RECEPTION_ID, or `<host>-<control port>`. */
+function receptionIdOf(config: ReceptionConfig): string {
+  return config.receptionId ?? `${hostname()}-${config.controlPort === 0 ? process.pid : config.controlPort}`;
+}
+
+interface SharedParts {
+  readonly board: LoadReportBoard;
+  readonly channel: ControlChannel;
+}
+
+/**
+ * The reception's side of the shared state (docs/scale-out.md, "Wiring"): load reports come from
+ * the board, each server is sent its settings (key set, drain) over the channel when its report
+ * shows it lacks them, and completions are taken from the channel's stream as this reception's
+ * consumer. Returns what stops it all.
+ */
+async function wireSharedState(
+  shared: SharedParts,
+  intake: ReturnType<typeof createControlIntake>,
+  deps: {
+    readonly config: ReceptionConfig;
+    readonly db: Persistence;
+    readonly servers: ServerRegistry;
+    readonly contentServers: ContentServerClient;
+    readonly logger: Logger;
+  },
+): Promise<() => Promise<void>> {
+  const { servers, contentServers, logger } = deps;
+  /** The settings last sent to each server, and when: the same ones are not sent again for a while. */
+  const sent = new Map<string, { key: string; at: number }>();
+  const settingsOf = async (report: LoadReport, reply: LoadReportReply): Promise<LoadReportReply | undefined> => {
+    let settings = reply;
+    if (settings.keySet === undefined && settings.drain === report.draining) return undefined;
+    if (settings.keySet === undefined && settings.drain === false && report.draining) {
+      // The server says it is drained and this reception thinks not: another reception may
+      // have drained it since this one last read the drains. Read them before undoing it.
+      const version = servers.drainsVersion;
+      servers.setDrains(await deps.db.drains.list(), version);
+      settings = { ...settings, drain: servers.isDrained(report.serverId) };
+      // Still draining with no drain recorded: the server is stopping, which is its own affair.
+      if (settings.drain === false) return undefined;
+      if (settings.drain === report.draining) return undefined;
+    }
+    return settings;
+  };
+  const onReport = (report: LoadReport): void => {
+    const reply = intake.takeReport(report);
+    void settingsOf(report, reply)
+      .then(async (settings) => {
+        if (settings === undefined) return;
+        const key = `${settings.keySet?.version ?? '-'}|${String(settings.drain)}`;
+        const last = sent.get(report.serverId);
+        const now = Date.now();
+        if (last && last.key === key && now - last.at < 2000) return;
+        sent.set(report.serverId, { key, at: now });
+        if (!(await contentServers.sendSettings(report.serverId, settings))) sent.delete(report.serverId);
+      })
+      .catch((error: unknown) => logger.warn({ err: error, serverId: report.serverId }, 'could not send a content server its settings'));
+  };
+  const unsubscribe = await shared.board.subscribe((posted) => onReport(posted.report));
+  for (const posted of await shared.board.list()) onReport(posted.report);
+  const stopConsuming = await shared.channel.completions.consume(receptionIdOf(deps.config), async (batch) => {
+    for (const c of batch) {
+      try {
+        await intake.recordCompletion(c);
+      } catch (error) {
+        // A malformed completion can never be recorded: acknowledge it rather than retry forever.
+        if (error instanceof TesseraError && error.code === 'invalid-id') {
+          logger.warn({ ticketId: String(c.ticketId).slice(0, 40) }, 'dropped a completion with a malformed ID');
+          continue;
+        }
+        throw error;
+      }
+    }
+  });
+  return async () => {
+    await unsubscribe();
+    await stopConsuming();
+  };
 }

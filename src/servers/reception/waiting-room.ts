@@ -9,6 +9,8 @@ import { SlotTurnover } from '../../core/queue/slot-turnover.js';
 import { AdmissionReplay, positionOverOutflowMs, serviceTimeMs, ServiceTimeHistory } from '../../core/queue/wait-estimate.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ContentRecord, OrderRecord, Persistence } from '../../ports/persistence.js';
+import { SharedStateLost } from '../../ports/shared-state-lost.js';
+import type { LineEntry, WaitingLine } from '../../ports/waiting-line.js';
 import type { ReceptionMetrics } from './metrics.js';
 import { OrderMovedOn, unavailableOnFailure, type Ordering, type PlacedOrder } from './ordering.js';
 import type { ServerRegistry } from './server-registry.js';
@@ -28,6 +30,13 @@ import type { ServerRegistry } from './server-registry.js';
 // from a replay of that line over the slots' forecasts, redone at most every viewMaxAgeMs and
 // carried on for the clients who join meanwhile. So a burst of new orders costs a few small
 // statements each, not a read of the whole line.
+//
+// Several receptions (TESSERA_REDIS_URL, docs/scale-out.md) share one line on Redis instead:
+// position, length and the front come from it, every join and return goes to it, and it is
+// rebuilt from the database at start and whenever its store lost it. One reception at a time
+// runs the admission pass (the line's admission turn); a reception whose long-polling clients
+// were admitted by another learns it when their orders leave the shared line. The copy in
+// memory then only feeds the estimates, reloaded from the shared line every second.
 
 export interface WaitingRoomSettings {
   /** How long after its retry time a client may come back and keep its place. */
@@ -84,6 +93,10 @@ export interface WaitingRoomDeps {
   readonly metrics: ReceptionMetrics;
   readonly logger: Logger;
   readonly settings?: Partial<WaitingRoomSettings>;
+  /** The line shared by every reception; used only when it crosses processes (Redis). */
+  readonly sharedLine?: WaitingLine;
+  /** This reception's name for the shared line's admission turn. */
+  readonly receptionId?: string;
 }
 
 /**
@@ -98,6 +111,10 @@ const RELOAD_PAGE = 500;
 const VIEW_MIN_AGE_MS = 50;
 /** A client missing from the copy has it reloaded, but not more often than this. */
 const MIN_RELOAD_GAP_MS = 1000;
+/** With a shared line, how often the copy (for estimates) is reloaded from it. */
+const SHARED_RELOAD_EVERY_MS = 1000;
+/** How long the admission turn is held without renewal: longer than one round of admissions. */
+const TURN_TTL_MS = 2000;
 
 /** A replay of the line, carried on over the clients who joined after it was made. */
 interface Forecast {
@@ -134,14 +151,26 @@ export class WaitingRoom {
   /** Settles once the places that lapsed during an outage are kept (see start). */
   #ready: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
+  /** The line shared with other receptions, when there is one (Redis). */
+  readonly #shared: WaitingLine | undefined;
+  readonly #receptionId: string;
+  #rebuilding: Promise<void> | undefined;
+  #polling = false;
+  #unwatchLoss: (() => void) | undefined;
 
   constructor(deps: WaitingRoomDeps) {
     this.#d = deps;
     this.#s = { ...defaultWaitingRoomSettings, ...deps.settings };
     this.#admitted.setMaxListeners(0);
+    this.#shared = deps.sharedLine?.capabilities.crossProcess ? deps.sharedLine : undefined;
+    this.#receptionId = deps.receptionId ?? `reception-${process.pid}`;
   }
 
   start(): void {
+    if (this.#shared) {
+      this.#startShared();
+      return;
+    }
     this.#timer = setInterval(() => {
       const now = this.#d.clock.now();
       if (this.#line.length > 0 || !this.#line.loaded) {
@@ -172,8 +201,117 @@ export class WaitingRoom {
     }
   }
 
+  #startShared(): void {
+    const line = this.#shared as WaitingLine;
+    this.#unwatchLoss = line.onLost(() => {
+      this.#d.logger.warn('the shared waiting line was lost (its store restarted); rebuilding it from the database');
+      void this.#rebuildShared();
+    });
+    this.#timer = setInterval(() => {
+      const now = this.#d.clock.now();
+      // Other receptions join the line too: the pass runs on every tick, and only the holder of
+      // the admission turn does anything.
+      this.kick();
+      void this.#pollWaiters();
+      if (now - this.#lastReload >= SHARED_RELOAD_EVERY_MS) void this.#reload();
+    }, this.#s.tickMs);
+    this.#timer.unref();
+    this.#ready = this.#keepPlacesAfterOutage().then(() => this.#rebuildShared());
+    void this.#ready.then(() => this.#reload());
+    this.kick();
+  }
+
+  /**
+   * Merges every queued order of the database into the shared line. One at a time. Their
+   * return time in the line is the latest any of them can have (the database's own return
+   * times decide who lapses: the pass expires them there and takes them out of the line).
+   */
+  #rebuildShared(): Promise<void> {
+    this.#rebuilding ??= (async () => {
+      const d = this.#d;
+      const line = this.#shared as WaitingLine;
+      try {
+        const now = d.clock.now();
+        const returnBy = now + Math.max(this.#s.maxSleepMs, this.#s.maxPollMs) + this.#s.graceMs;
+        const entries: LineEntry[] = [];
+        let after = Number.MIN_SAFE_INTEGER;
+        for (;;) {
+          const page = await d.db.orders.listQueuePlaces(now, after, RELOAD_PAGE);
+          for (const p of page) entries.push({ orderId: p.orderId, contentId: p.contentId, seq: p.queueSeq, returnBy });
+          const last = page[page.length - 1];
+          if (last === undefined || page.length < RELOAD_PAGE) break;
+          after = last.queueSeq;
+        }
+        await line.rebuild(entries);
+        if (entries.length > 0) d.logger.info({ orders: entries.length }, 'shared waiting line rebuilt from the database');
+      } catch (error) {
+        d.logger.warn({ err: error }, 'could not rebuild the shared waiting line; retrying when it is next needed');
+      } finally {
+        this.#rebuilding = undefined;
+      }
+    })();
+    return this.#rebuilding;
+  }
+
+  /** Runs `work` on the shared line; when the line was lost, rebuilds it and tries once more. */
+  async #onLine<T>(work: (line: WaitingLine) => Promise<T>): Promise<T> {
+    const line = this.#shared as WaitingLine;
+    try {
+      return await work(line);
+    } catch (error) {
+      if (!(error instanceof SharedStateLost)) throw error;
+      await this.#rebuildShared();
+      return work(line);
+    }
+  }
+
+  /** Puts a queued order (back) in the shared line at its arrival number. Never throws: a failure is logged. */
+  async #joinShared(order: OrderRecord, returnBy: number): Promise<void> {
+    if (order.queueSeq === null) return;
+    const entry: LineEntry = { orderId: order.id, contentId: order.contentId, seq: order.queueSeq, returnBy };
+    try {
+      await this.#onLine((l) => l.join(entry));
+    } catch (error) {
+      this.#d.logger.warn({ err: error, orderId: order.id }, 'could not put an order in the shared line; it joins at its next return or the next rebuild');
+    }
+  }
+
+  /** A client came back: its place in the shared line holds until `returnBy`; rejoins it when it is missing. */
+  async #touchShared(order: OrderRecord, returnBy: number, now: number): Promise<void> {
+    let touched: boolean;
+    try {
+      touched = await this.#onLine((l) => l.touch(order.id, returnBy, now));
+    } catch (error) {
+      this.#d.logger.warn({ err: error, orderId: order.id }, 'could not renew a place in the shared line');
+      return;
+    }
+    if (!touched) await this.#joinShared(order, returnBy);
+  }
+
+  /**
+   * Long-polling clients of this reception whose orders another reception admitted: their
+   * orders left the shared line, so wake them (they then read their order from the database).
+   */
+  async #pollWaiters(): Promise<void> {
+    if (this.#polling) return;
+    const ids = this.#admitted.eventNames().filter((n): n is string => typeof n === 'string');
+    if (ids.length === 0) return;
+    this.#polling = true;
+    try {
+      const line = this.#shared as WaitingLine;
+      const now = this.#d.clock.now();
+      for (const id of ids) {
+        const position = await line.position(id, now).catch(() => 0);
+        if (position === undefined) this.#admitted.emit(id);
+      }
+    } finally {
+      this.#polling = false;
+    }
+  }
+
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
+    this.#unwatchLoss?.();
   }
 
   /** Slot time per admission beyond the transfer, and the part of it after the last byte, as measured so far (ms). */
@@ -189,7 +327,11 @@ export class WaitingRoom {
     const order = await d.ordering.createOrder(content, clientAddress);
     // While the copy shows anyone in line, the order joins it without asking the database:
     // should they all have left meanwhile, the pass below admits it at once all the same.
-    const waiting = this.#line.loaded && this.#line.length > 0 ? this.#line.length : await unavailableOnFailure(() => d.db.orders.countQueued(d.clock.now()));
+    const waiting = this.#shared
+      ? await unavailableOnFailure(() => this.#onLine((l) => l.length(d.clock.now())))
+      : this.#line.loaded && this.#line.length > 0
+        ? this.#line.length
+        : await unavailableOnFailure(() => d.db.orders.countQueued(d.clock.now()));
     if (waiting === 0) {
       const admitNow = (): Promise<PlacedOrder | undefined> =>
         d.ordering.admit(order, content).catch((error: unknown) => {
@@ -229,13 +371,15 @@ export class WaitingRoom {
     const queued = await unavailableOnFailure(() => d.db.orders.markQueued(order.id, now + this.#s.graceMs, now));
     if (!queued || queued.queueSeq === null) throw new TesseraError('internal', 'the order changed state while joining the line');
     this.#line.add({ orderId: queued.id, seq: queued.queueSeq, size: content.size });
+    if (this.#shared) await this.#joinShared(queued, queued.queueReturnBy ?? now + this.#s.graceMs);
     d.metrics.orders.inc({ outcome: 'queued' });
     // Only with a slot free can this order be admitted now (it is at the back of the line);
     // otherwise the answer need not wait for a pass another request started.
     if (this.#freeSlots() > 0) await this.#pass();
     else this.kick();
-    // Still in the copy: still waiting (an admission or a lapse takes it out first).
-    if (this.#line.has(queued.id)) return { kind: 'waiting', wait: await this.#waitInfo(queued) };
+    // Still in the copy: still waiting (an admission or a lapse takes it out first). With a
+    // shared line another reception may have admitted it: the database says.
+    if (!this.#shared && this.#line.has(queued.id)) return { kind: 'waiting', wait: await this.#waitInfo(queued) };
     return this.#outcomeOf(queued.id, content);
   }
 
@@ -253,6 +397,7 @@ export class WaitingRoom {
       const wait = Math.min(Math.max(0, waitMs), this.#s.maxPollMs);
       const touched = await unavailableOnFailure(() => d.db.orders.touchQueued(order.id, now + wait + this.#s.graceMs, now));
       if (!touched) throw new TesseraError('queue-place-lost');
+      if (this.#shared) await this.#touchShared(order, now + wait + this.#s.graceMs, now);
       // Listen before the pass: it may admit this very order.
       const admitted = wait > 0 ? this.#waitForAdmission(order.id, wait) : Promise.resolve();
       await this.#pass();
@@ -325,9 +470,13 @@ export class WaitingRoom {
   async #waitInfo(order: OrderRecord): Promise<WaitInfo> {
     const d = this.#d;
     const now = d.clock.now();
-    let position = this.#line.position(order.id);
+    let position = this.#shared ? await this.#sharedPosition(order, now) : this.#line.position(order.id);
     let predicted: number | undefined;
-    if (position === undefined) {
+    if (this.#shared && position !== undefined) {
+      // The copy may not have this order yet (it joined through another reception).
+      if (this.#line.has(order.id)) predicted = this.#predictedAdmission(order.id, now);
+      else if (now - this.#lastReload >= MIN_RELOAD_GAP_MS) void this.#reload();
+    } else if (position === undefined) {
       // Not in the copy (it is still loading, or another reception queued the order): ask the
       // database, and have the copy reloaded.
       position = (await unavailableOnFailure(() => d.db.orders.queuePosition(order.id, now))) ?? 1;
@@ -343,18 +492,44 @@ export class WaitingRoom {
     const sleepMs = nextUp ? 0 : Math.min(this.#s.maxSleepMs, Math.max(0, estimatedWaitMs - this.#s.maxPollMs / 2));
     const retryAt = now + sleepMs;
     await unavailableOnFailure(() => d.db.orders.touchQueued(order.id, retryAt + this.#s.graceMs, now));
+    if (this.#shared) await this.#touchShared(order, retryAt + this.#s.graceMs, now);
+    const lineLength = this.#shared ? await this.#sharedLength(now) : this.#line.length;
     const outflow = this.#outflowSince === undefined ? undefined : recentOutflowPerS(this.#admissions, this.#outflowSince, now);
     return {
       orderId: order.id,
       contentId: order.contentId,
       position,
-      lineLength: Math.max(this.#line.length, position),
+      lineLength: Math.max(lineLength, position),
       estimatedWaitMs,
       baselineWaitMs: outflow === undefined ? null : positionOverOutflowMs(position, outflow),
       retryAt,
       at: now,
       queueToken: signQueueToken({ orderId: order.id, contentId: order.contentId, seq: order.queueSeq ?? 0, issuedAt: now }, d.queueKey),
     };
+  }
+
+  /** The order's place in the shared line; put back at its arrival number when missing; the database's count when the line fails. */
+  async #sharedPosition(order: OrderRecord, now: number): Promise<number | undefined> {
+    const d = this.#d;
+    try {
+      let position = await this.#onLine((l) => l.position(order.id, now));
+      if (position === undefined) {
+        await this.#joinShared(order, order.queueReturnBy !== null && order.queueReturnBy > now ? order.queueReturnBy : now + this.#s.graceMs);
+        position = await this.#onLine((l) => l.position(order.id, now));
+      }
+      if (position !== undefined) return position;
+    } catch (error) {
+      d.logger.warn({ err: error }, 'the shared line did not answer; the database counts the place');
+    }
+    return unavailableOnFailure(() => d.db.orders.queuePosition(order.id, now));
+  }
+
+  async #sharedLength(now: number): Promise<number> {
+    try {
+      return await this.#onLine((l) => l.length(now));
+    } catch {
+      return this.#line.length;
+    }
   }
 
   /**
@@ -506,6 +681,7 @@ export class WaitingRoom {
   }
 
   async #admitFromFront(): Promise<void> {
+    if (this.#shared) return this.#admitFromSharedFront(this.#shared);
     const d = this.#d;
     await this.#ready;
     const now = d.clock.now();
@@ -558,7 +734,87 @@ export class WaitingRoom {
     d.metrics.lineLength.set(this.#line.length);
   }
 
-  /** Reads the line from the database into the copy, page by page. One at a time. */
+  /**
+   * The admission pass on the shared line, by the reception that holds the admission turn
+   * (the others leave it to the holder). The database stays the record: lapses are found
+   * there, and each front entry is checked against its order before it is admitted.
+   */
+  async #admitFromSharedFront(line: WaitingLine): Promise<void> {
+    const d = this.#d;
+    await this.#ready;
+    const me = this.#receptionId;
+    if (!(await line.takeTurn(me, TURN_TTL_MS))) return;
+    try {
+      const now = d.clock.now();
+      const leave = async (orderId: string): Promise<void> => {
+        this.#line.remove(orderId);
+        await line.remove(orderId);
+        this.#admitted.emit(orderId);
+      };
+      if (now - this.#lastExpiry >= this.#s.expireEveryMs) {
+        this.#lastExpiry = now;
+        for (const lapsed of await d.db.orders.expireLapsed(now, 1000)) {
+          d.metrics.orders.inc({ outcome: 'left-the-line' });
+          await leave(lapsed.id);
+        }
+        // Lapsed in the line but perhaps not in the database (a renewal that did not reach
+        // the line): the database decides, and a place it still holds is put back.
+        for (const stray of await this.#onLine((l) => l.removeLapsed(now, 1000))) {
+          const order = await d.db.orders.getOrder(stray.orderId);
+          if (order?.state === 'queued' && order.queueReturnBy !== null && order.queueReturnBy > now) await this.#joinShared(order, order.queueReturnBy);
+          else {
+            this.#line.remove(stray.orderId);
+            this.#admitted.emit(stray.orderId);
+          }
+        }
+      }
+      while (this.#s.maxLine > 0) {
+        const free = this.#freeSlots();
+        if (free <= 0) break;
+        // A long round must not outlive the turn: renew it, and stop if another took it.
+        if (!(await line.takeTurn(me, TURN_TTL_MS))) break;
+        const front = await this.#onLine((l) => l.front(d.clock.now(), Math.min(free, this.#s.maxLine)));
+        if (front.length === 0) break;
+        let handled = 0;
+        for (const entry of front) {
+          const order = await d.db.orders.getOrder(entry.orderId);
+          if (!order || order.state !== 'queued') {
+            // Admitted or ended meanwhile (a rebuild can bring back such an entry).
+            await leave(entry.orderId);
+            handled++;
+            continue;
+          }
+          const content = await this.#content(order.contentId);
+          let placed: PlacedOrder | undefined;
+          try {
+            placed = await d.ordering.admit(order, content);
+          } catch (error) {
+            if (!(error instanceof OrderMovedOn)) throw error;
+            await leave(order.id);
+            handled++;
+            continue;
+          }
+          // Strict arrival order: if the front cannot go in, nobody behind it does.
+          if (!placed) break;
+          handled++;
+          this.#noteAdmitted(placed, true);
+          d.metrics.admissionsFromLine.inc();
+          await leave(order.id);
+        }
+        if (handled < front.length) break;
+      }
+      const length = await this.#onLine((l) => l.length(d.clock.now()));
+      if (length === 0) {
+        this.#outflowSince = undefined;
+        this.#turnover.lineEmpty();
+      }
+      d.metrics.lineLength.set(length);
+    } finally {
+      await line.endTurn(me).catch(() => undefined);
+    }
+  }
+
+  /** Reads the line from the database (or the shared line) into the copy, page by page. One at a time. */
   #reload(): Promise<void> {
     this.#reloading ??= (async () => {
       const d = this.#d;
@@ -568,7 +824,9 @@ export class WaitingRoom {
         const places: LinePlace[] = [];
         let after = Number.MIN_SAFE_INTEGER;
         for (;;) {
-          const page = await d.db.orders.listQueuePlaces(d.clock.now(), after, RELOAD_PAGE);
+          const page = this.#shared
+            ? (await this.#onLine((l) => l.after(after, d.clock.now(), RELOAD_PAGE))).map((e) => ({ orderId: e.orderId, contentId: e.contentId, queueSeq: e.seq }))
+            : await d.db.orders.listQueuePlaces(d.clock.now(), after, RELOAD_PAGE);
           for (const p of page) places.push({ orderId: p.orderId, seq: p.queueSeq, size: await this.#sizeOf(p.contentId) });
           const last = page[page.length - 1];
           if (last === undefined || page.length < RELOAD_PAGE) break;
