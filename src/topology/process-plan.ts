@@ -23,6 +23,8 @@ export function processPlan(topology: Topology, dataDir: string, secretFile: str
   const base: NodeJS.ProcessEnv = { ...baseEnv, TESSERA_DATA_DIR: dataDir };
   delete base['TESSERA_SECRET'];
   if (topology.databaseUrl !== undefined) base['TESSERA_DATABASE_URL'] = topology.databaseUrl;
+  // Every process shares Redis (content servers too: reports, notices, completions, the ledger).
+  if (topology.redisUrl !== undefined) base['TESSERA_REDIS_URL'] = topology.redisUrl;
   const several = topology.receptions.length > 1;
   const receptions = topology.receptions.map<ProcessSpec>((r, i) => ({
     name: several ? `reception-${i + 1}` : 'reception',
@@ -35,6 +37,8 @@ export function processPlan(topology: Topology, dataDir: string, secretFile: str
       TESSERA_PUBLIC_PORT: String(r.publicPort),
       TESSERA_CONTROL_HOST: topology.host,
       TESSERA_CONTROL_PORT: String(r.controlPort),
+      // A stable name on Redis (completion consumer, admission turn) across restarts.
+      TESSERA_RECEPTION_ID: several ? `reception-${i + 1}` : 'reception',
       // Behind the entry every client would be the entry's address: the per-address rate
       // limit reads X-Forwarded-For, which only the entry (on loopback) can set.
       ...(topology.entry ? { TESSERA_TRUST_PROXY: 'true' } : {}),

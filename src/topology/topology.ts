@@ -36,6 +36,11 @@ export interface Topology {
   readonly entry?: EntrySpec;
   /** The receptions' shared database; default SQLite in the data directory. */
   readonly databaseUrl?: string;
+  /**
+   * Shared state and the control channel on Redis for every process (TESSERA_REDIS_URL,
+   * docs/scale-out.md); default: in each process, with HTTP control listeners.
+   */
+  readonly redisUrl?: string;
   readonly contentServers: readonly ContentServerSpec[];
 }
 
@@ -71,7 +76,7 @@ export function parseTopology(text: string, source: string): Topology {
   } catch (error) {
     throw new ConfigError(source, `is not valid JSON: ${(error as Error).message}`);
   }
-  const t = raw as { host?: unknown; reception?: unknown; receptions?: unknown; entry?: unknown; databaseUrl?: unknown; contentServers?: unknown };
+  const t = raw as { host?: unknown; reception?: unknown; receptions?: unknown; entry?: unknown; databaseUrl?: unknown; redisUrl?: unknown; contentServers?: unknown };
   if (!t || typeof t !== 'object' || (t.reception === undefined && t.receptions === undefined) || !Array.isArray(t.contentServers) || t.contentServers.length === 0) {
     throw new ConfigError(source, 'needs "reception" (or "receptions") and a non-empty "contentServers" list');
   }
@@ -95,6 +100,9 @@ export function parseTopology(text: string, source: string): Topology {
   if (receptions.length > 1 && entry === undefined) throw new ConfigError(`${source} entry`, 'is required with more than one reception: the public port clients use');
   if (t.databaseUrl !== undefined && (typeof t.databaseUrl !== 'string' || !/^(sqlite:|postgres(ql)?:\/\/)/.test(t.databaseUrl))) {
     throw new ConfigError(`${source} databaseUrl`, 'must be a sqlite: or postgres:// URL');
+  }
+  if (t.redisUrl !== undefined && (typeof t.redisUrl !== 'string' || !/^rediss?:\/\/[^/]/.test(t.redisUrl))) {
+    throw new ConfigError(`${source} redisUrl`, 'must be a redis:// or rediss:// URL');
   }
   const contentServers = (t.contentServers as Record<string, unknown>[]).map((s, i) => {
     const where = `${source} contentServers[${i}]`;
@@ -123,6 +131,7 @@ export function parseTopology(text: string, source: string): Topology {
     receptions,
     ...(entry ? { entry } : {}),
     ...(typeof t.databaseUrl === 'string' ? { databaseUrl: t.databaseUrl } : {}),
+    ...(typeof t.redisUrl === 'string' ? { redisUrl: t.redisUrl } : {}),
     contentServers,
   };
 }

@@ -33,6 +33,8 @@ export interface ClusterOptions {
   readonly receptions?: number;
   /** The receptions' database (default SQLite in the data directory). */
   readonly databaseUrl?: string;
+  /** Shared state and the control channel on Redis for every process (default: none, the embedded HTTP control channel). */
+  readonly redisUrl?: string;
   readonly capacity?: number;
   /** Extra environment for every process (e.g. TESSERA_TICKET_TTL_S). */
   readonly env?: NodeJS.ProcessEnv;
@@ -52,6 +54,11 @@ export interface Cluster {
   kill(name: string, signal?: NodeJS.Signals): Promise<void>;
   /** Starts a killed process again with the same settings and waits until it is healthy. */
   restart(name: string): Promise<void>;
+  /**
+   * Starts one more process with the settings of `like` plus `env` (e.g. a second process of a
+   * content server ID on other ports), named `name`, and waits until `healthUrl` answers.
+   */
+  startLike(name: string, like: string, env: NodeJS.ProcessEnv, healthUrl: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -76,6 +83,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     receptions: await Promise.all(Array.from({ length: options.receptions ?? 1 }, async () => ({ publicPort: await freePort(), controlPort: await freePort() }))),
     ...((options.receptions ?? 1) > 1 ? { entry: { publicPort: await freePort(), balancer: 'nginx' as const } } : {}),
     ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
+    ...(options.redisUrl === undefined ? {} : { redisUrl: options.redisUrl }),
     contentServers: await Promise.all(
       Array.from({ length: count }, async (_, i) => ({
         id: `cs-${i + 1}`,
@@ -149,6 +157,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       await cluster.kill(name);
       start(spec, serverEnvOf(spec));
       await waitHealthy(spec.healthUrl, 20_000);
+    },
+    async startLike(name, like, env, healthUrl) {
+      const spec = specs.get(like);
+      if (!spec) throw new Error(`no process ${like}`);
+      const twin: ProcessSpec = { ...spec, name, healthUrl, env: { ...spec.env, ...serverEnvOf(spec), ...env } };
+      specs.set(name, twin);
+      start(twin, {});
+      await waitHealthy(healthUrl, 20_000);
     },
     async stop() {
       await Promise.all([...processes.keys()].map((name) => cluster.kill(name, 'SIGTERM')));
