@@ -9,8 +9,9 @@ import type { DownloadOutcome, Placement } from './scale-analysis.js';
 // (POST /orders through the public entry, on a keep-alive connection as a browser would), then
 // downloading the ticket URL the way curl does (a new connection, a plain GET, the whole body),
 // checking the length and SHA-256, and placing the next order. Fewer workers than slots, so the
-// load is sustained without the waiting line. Runs until `seconds` have passed, then writes
-// every placement to `resultFile`.
+// load is meant to stay below capacity; a busy answer (the reception's view of the slots lags
+// their release by up to a report) is followed as the waiting-line contract says, and counted.
+// Runs until `seconds` have passed, then writes every placement to `resultFile`.
 //
 //   node load-process.js CONFIG.json      (stdout: "started <epoch ms>", then "done")
 
@@ -38,16 +39,16 @@ export interface LoadResult {
   readonly cpuSeconds: number;
 }
 
-const REQUEST_TIMEOUT_MS = 30_000;
+const REQUEST_TIMEOUT_MS = 45_000;
 
 interface Answer {
   readonly status: number;
   readonly body: Buffer;
 }
 
-function send(url: URL, options: { method: string; agent: Agent | false; body?: string }): Promise<Answer> {
+function send(url: URL, options: { method: string; agent: Agent | false; body?: string; headers?: Record<string, string> }): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { accept: 'application/json' };
+    const headers: Record<string, string | number> = { accept: 'application/json', ...options.headers };
     if (options.body !== undefined) {
       headers['content-type'] = 'application/json';
       headers['content-length'] = Buffer.byteLength(options.body);
@@ -89,6 +90,39 @@ async function download(url: string, item: LoadItem): Promise<DownloadOutcome> {
   }
 }
 
+interface Parsed {
+  readonly order?: { readonly id?: string };
+  readonly ticket?: { readonly url?: string };
+  readonly code?: string;
+  readonly orderId?: string;
+  readonly queueToken?: string;
+}
+
+function parseAnswer(answer: Answer): Parsed {
+  try {
+    return JSON.parse(answer.body.toString('utf8')) as Parsed;
+  } catch {
+    return {};
+  }
+}
+
+/** Comes back with the queue token (`Prefer: wait`) until admitted, as the client library does. */
+async function waitInLine(ordersUrl: URL, agent: Agent, contentId: string, first: Parsed): Promise<{ answer: Answer; json: Parsed } | { error: string }> {
+  let json = first;
+  for (let checks = 0; checks < 20; checks++) {
+    if (typeof json.queueToken !== 'string') return { error: json.code ?? 'busy without a queue token' };
+    let answer: Answer;
+    try {
+      answer = await send(ordersUrl, { method: 'POST', agent, body: JSON.stringify({ contentId, queueToken: json.queueToken }), headers: { prefer: 'wait=20' } });
+    } catch (error) {
+      return { error: (error as Error).message };
+    }
+    json = parseAnswer(answer);
+    if (answer.status !== 503) return { answer, json };
+  }
+  return { error: 'still in line after 20 checks' };
+}
+
 async function worker(config: LoadConfig, agent: Agent, pick: () => LoadItem, endAt: number, out: Placement[]): Promise<void> {
   const ordersUrl = new URL('/orders', config.receptionUrl);
   while (Date.now() < endAt) {
@@ -98,20 +132,28 @@ async function worker(config: LoadConfig, agent: Agent, pick: () => LoadItem, en
     try {
       answer = await send(ordersUrl, { method: 'POST', agent, body: JSON.stringify({ contentId: item.id }) });
     } catch (error) {
-      out.push({ status: 0, latencyMs: performance.now() - t0, orderId: undefined, download: undefined, error: (error as Error).message });
+      out.push({ status: 0, latencyMs: performance.now() - t0, orderId: undefined, download: undefined, error: (error as Error).message, waited: false });
       continue;
     }
-    const latencyMs = performance.now() - t0;
-    let json: { order?: { id?: string }; ticket?: { url?: string }; code?: string; orderId?: string } = {};
-    try {
-      json = JSON.parse(answer.body.toString('utf8')) as typeof json;
-    } catch {
-      // Not JSON: recorded as an error below by its status.
+    let json = parseAnswer(answer);
+    let waited = false;
+    if (answer.status === 503 && json.code === 'all-servers-busy') {
+      // A place in line: a client that walked away would hold up everyone behind it until its
+      // place lapsed (arrival order), so this one comes back until admitted, like every real client.
+      waited = true;
+      const admitted = await waitInLine(ordersUrl, agent, item.id, json);
+      if ('error' in admitted) {
+        out.push({ status: 503, latencyMs: performance.now() - t0, orderId: json.orderId, download: undefined, error: admitted.error, waited });
+        continue;
+      }
+      answer = admitted.answer;
+      json = admitted.json;
     }
+    const latencyMs = performance.now() - t0;
     if (answer.status === 201 && typeof json.ticket?.url === 'string') {
-      out.push({ status: 201, latencyMs, orderId: json.order?.id, download: await download(json.ticket.url, item), error: undefined });
+      out.push({ status: 201, latencyMs, orderId: json.order?.id, download: await download(json.ticket.url, item), error: undefined, waited });
     } else {
-      out.push({ status: answer.status === 201 ? -201 : answer.status, latencyMs, orderId: json.order?.id ?? json.orderId, download: undefined, error: json.code ?? 'unparsable answer' });
+      out.push({ status: answer.status === 201 ? -201 : answer.status, latencyMs, orderId: json.order?.id ?? json.orderId, download: undefined, error: json.code ?? 'unparsable answer', waited });
     }
   }
 }

@@ -14,6 +14,8 @@ export interface Placement {
   readonly download: DownloadOutcome | undefined;
   /** What went wrong, for an error: the problem code, or the network error. */
   readonly error: string | undefined;
+  /** The first answer was busy (503 with a place in line) and the client came back until admitted. */
+  readonly waited: boolean;
 }
 
 export interface DownloadOutcome {
@@ -60,21 +62,19 @@ export function summarizeLatencies(values: readonly number[]): LatencySummary {
 export interface PlacementTally {
   /** 201: a ticket. */
   readonly accepted: number;
-  /** 503 all-servers-busy / queue-full: not an error, but the load was meant to stay below capacity. */
-  readonly busy: number;
+  /** Orders whose first answer was busy (a place in line) and that were admitted on coming back: not errors, but the load was meant to stay below capacity. */
+  readonly waitedInLine: number;
   /** Anything else: a non-201/503 status, no answer, or a download that failed or was not intact. */
   readonly errors: number;
   readonly downloads: number;
   readonly downloadBytes: number;
-  /** The first few error descriptions with their counts, most frequent first. */
+  /** Up to eight error descriptions with their counts, most frequent first. */
   readonly errorKinds: readonly { readonly kind: string; readonly count: number }[];
 }
 
-const BUSY_STATUS = 503;
-
 export function tallyPlacements(placements: readonly Placement[]): PlacementTally {
   let accepted = 0;
-  let busy = 0;
+  let waitedInLine = 0;
   let errors = 0;
   let downloads = 0;
   let downloadBytes = 0;
@@ -86,6 +86,7 @@ export function tallyPlacements(placements: readonly Placement[]): PlacementTall
   for (const p of placements) {
     if (p.status === 201) {
       accepted++;
+      if (p.waited) waitedInLine++;
       const d = p.download;
       if (d === undefined) error('201 without a download');
       else {
@@ -93,11 +94,10 @@ export function tallyPlacements(placements: readonly Placement[]): PlacementTall
         downloadBytes += d.bytes;
         if (d.status !== 200 || !d.intact) error(`download ${d.status}${d.intact ? '' : ' not intact'}`);
       }
-    } else if (p.status === BUSY_STATUS && (p.error === 'all-servers-busy' || p.error === 'queue-full')) busy++;
-    else error(p.status === 0 ? `no answer: ${p.error ?? '?'}` : `${p.status} ${p.error ?? ''}`.trim());
+    } else error(p.status === 0 ? `no answer: ${p.error ?? '?'}` : `${p.status} ${p.error ?? ''}`.trim());
   }
-  const errorKinds = [...kinds.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([kind, count]) => ({ kind, count }));
-  return { accepted, busy, errors, downloads, downloadBytes, errorKinds };
+  const errorKinds = [...kinds.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([kind, count]) => ({ kind, count }));
+  return { accepted, waitedInLine, errors, downloads, downloadBytes, errorKinds };
 }
 
 /** An order as the database holds it after the run. */

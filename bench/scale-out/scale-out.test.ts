@@ -11,6 +11,7 @@ const placed = (over: Partial<Placement> = {}): Placement => ({
   orderId: 'o',
   download: { status: 200, bytes: 10, ms: 1, intact: true },
   error: undefined,
+  waited: false,
   ...over,
 });
 
@@ -49,11 +50,11 @@ describe('percentile (nearest rank)', () => {
 });
 
 describe('tallyPlacements', () => {
-  test('201 with an intact download is accepted; busy 503s are not errors; everything else is', () => {
+  test('201 with an intact download is accepted (also after waiting in line); everything else is an error', () => {
     const t = tallyPlacements([
       placed(),
-      placed({ orderId: 'b' }),
-      placed({ status: 503, orderId: 'q', download: undefined, error: 'all-servers-busy' }),
+      placed({ orderId: 'b', waited: true }),
+      placed({ status: 503, orderId: 'q', download: undefined, error: 'still in line after 20 checks', waited: true }),
       placed({ status: 503, download: undefined, error: 'unavailable' }),
       placed({ status: 0, orderId: undefined, download: undefined, error: 'ECONNRESET' }),
       placed({ download: { status: 200, bytes: 9, ms: 1, intact: false } }),
@@ -61,11 +62,11 @@ describe('tallyPlacements', () => {
       placed({ status: 429, download: undefined, error: 'rate-limited' }),
     ]);
     assert.equal(t.accepted, 4);
-    assert.equal(t.busy, 1);
-    assert.equal(t.errors, 5);
+    assert.equal(t.waitedInLine, 1);
+    assert.equal(t.errors, 6);
     assert.equal(t.downloads, 3);
     assert.equal(t.downloadBytes, 29);
-    assert.equal(t.errorKinds.reduce((s, k) => s + k.count, 0), 5);
+    assert.equal(t.errorKinds.reduce((s, k) => s + k.count, 0), 6);
   });
 });
 
