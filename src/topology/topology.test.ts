@@ -58,6 +58,28 @@ describe('topology files', () => {
     assert.doesNotMatch(entry?.config ?? '', /proxy_next_upstream[^;]*http_503/, 'a 503 (a place in line) is an answer, never retried elsewhere');
   });
 
+  it('gives a Redis URL to every process, content servers included, and a stable reception name', () => {
+    const t = parseTopology(
+      JSON.stringify({
+        receptions: [
+          { publicPort: 8091, controlPort: 9191 },
+          { publicPort: 8092, controlPort: 9192 },
+        ],
+        entry: { publicPort: 8080 },
+        databaseUrl: 'postgres://postgres@127.0.0.1:5432/test',
+        redisUrl: 'redis://127.0.0.1:6379/0',
+        contentServers: servers,
+      }),
+      't.json',
+    );
+    assert.equal(t.redisUrl, 'redis://127.0.0.1:6379/0');
+    const plan = processPlan(t, '/data', '/data/secret.key', Buffer.alloc(32, 7), { PATH: '/usr/bin' });
+    for (const p of plan.filter((x) => x.role !== 'entry')) assert.equal(p.env['TESSERA_REDIS_URL'], 'redis://127.0.0.1:6379/0', p.name);
+    assert.equal(plan.find((p) => p.name === 'reception-2')?.env['TESSERA_RECEPTION_ID'], 'reception-2');
+    assert.equal(plan.find((p) => p.name === 'cs-1')?.env['TESSERA_DATABASE_URL'], undefined, 'content servers never see the database');
+    assert.throws(() => parseTopology(JSON.stringify({ reception: { publicPort: 8080, controlPort: 9100 }, redisUrl: 'http://x', contentServers: servers }), 't.json'), /redisUrl/);
+  });
+
   it('refuses several receptions without an entry, a port used twice, and both forms at once', () => {
     const two = [
       { publicPort: 8091, controlPort: 9191 },
