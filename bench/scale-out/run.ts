@@ -32,8 +32,8 @@ import { scaleOutMarkdown, type ScaleOutSettings, type SystemReport } from './sc
 //
 // Each is started by `tessera up --topology FILE` itself (nginx included), loaded by a separate
 // process (load-process.ts), then stopped; every order the client got a 201 for is then looked
-// up in the database and must be completed. The receptions are CPU-profiled (a preloaded
-// inspector session, as bench:crowd does), CPU per process comes from /proc.
+// up in the database and must be completed. The receptions are CPU-profiled over the measured
+// window only (window-profile-preload.ts), CPU per process comes from /proc.
 //
 //   npm run bench:scale-out                      60 s per system; writes docs/benchmarks.md
 //   npm run bench:scale-out -- --seconds 5       smoke test; writes only bench/results/
@@ -46,7 +46,7 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(REPO, 'dist/src/cli/tessera.js');
 const LOAD_PROCESS = join(HERE, 'load-process.js');
-const PROFILE_PRELOAD = join(REPO, 'dist/bench/flash-crowd/profile-preload.js');
+const PROFILE_PRELOAD = join(HERE, 'window-profile-preload.js');
 const DOCS = join(REPO, 'docs/benchmarks.md');
 const RESULTS = join(REPO, 'bench/results');
 
@@ -321,6 +321,7 @@ async function runSystem(system: SystemName, o: Options, files: readonly { path:
     let machineBefore = 0;
     let t0 = 0;
     log(`${system}: measuring ${o.seconds} s with ${o.workers} clients`);
+    if (o.profile) for (const pid of receptionPids) process.kill(pid, 'SIGUSR2');
     const result = await runLoad(loadConfig(o.seconds, 'run'), join(workDir, `${system}-run.json`), () => {
       t0 = Date.now();
       machineBefore = readCpuTicks().busy;

@@ -44,7 +44,7 @@ export function scaleOutMarkdown(machine: MachineInfo, settings: ScaleOutSetting
   const cpuRows = names.map((n) => row(n, (s) => f2(s.cpu.find((c) => c.name === n)?.cores ?? Number.NaN)));
   return [
     `Run ${machine.date} on ${machine.cpuModel} (${machine.cores} cores, ${machine.memoryGiB} GiB), ${machine.kernel}, Node ${machine.node}, ${machine.nginx}; code ${machine.code}; load average at the start ${machine.loadAverage}.`,
-    `Peer in the same run: **embedded** (the same three content servers with one reception on SQLite and in-process state, no nginx). ${settings.workers} clients in closed loops for ${settings.seconds} s each: order (keep-alive), then download the ticket URL on a new connection like curl and check its SHA-256; items ${settings.items.map((i) => `${sizeText(i.size)} × ${i.weight}`).join(', ')}; ${settings.slotsPerServer} slots per content server; reception CPU profiles ${settings.profiled ? 'on (1 ms sampling)' : 'off'}.`,
+    `Peer in the same run: **embedded** (the same three content servers with one reception on SQLite and in-process state, no nginx). ${settings.workers} clients in closed loops for ${settings.seconds} s each: order (keep-alive), then download the ticket URL on a new connection like curl and check its SHA-256; items ${settings.items.map((i) => `${sizeText(i.size)} × ${i.weight}`).join(', ')}; ${settings.slotsPerServer} slots per content server; reception CPU profiles ${settings.profiled ? 'on (1 ms sampling, from the start of the measured window)' : 'off'}.`,
     '',
     head,
     row('what runs', (s) => s.description),
@@ -65,6 +65,6 @@ export function scaleOutMarkdown(machine: MachineInfo, settings: ScaleOutSetting
     row('load generator', (s) => f2(s.loadGeneratorCores)),
     row('whole machine (everything)', (s) => f2(s.machineCores)),
     '',
-    ...systems.flatMap((s) => [`**Where the receptions spend their CPU (${s.name})**, self time from their CPU profiles:`, '', s.profile, '']),
+    ...systems.flatMap((s) => [`**Where the receptions spend their CPU (${s.name})**, self time from their CPU profiles (profiled from the start of the measured window until the stop, so \`idle\` includes the settle wait after the load; the tables share out the busy time):`, '', s.profile, '']),
   ].join('\n');
 }
