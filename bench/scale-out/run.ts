@@ -247,6 +247,15 @@ async function settledRows(reader: OrderReader, accepted: readonly string[]): Pr
   }
 }
 
+/** VmHWM: the most resident memory the process has had, KiB (0 when it is gone). */
+function peakRssKiB(pid: number): number {
+  try {
+    return Number(/^VmHWM:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** PostgreSQL backends serving our receptions' connections (pg_stat_activity by client port). */
 async function postgresBackends(postgresUrl: string, receptionPids: readonly number[]): Promise<number[]> {
   const ports = clientPortsTo(receptionPids, Number(new URL(postgresUrl).port || 5432));
@@ -330,6 +339,8 @@ async function runSystem(system: SystemName, o: Options, files: readonly { path:
     const wall = (Date.now() - t0) / 1000;
     const machineCores = (readCpuTicks().busy - machineBefore) / hz / wall;
     const spans: TickSpan[] = groups.map((g, i) => ({ name: g.name, before: before[i] ?? 0, after: treeTicks(g.pids) }));
+    // Peak resident memory of our own processes (PostgreSQL's and Redis's include shared memory: left out).
+    const peakRss = roles.filter((r) => r.name !== 'other').map((r) => ({ name: r.name, mib: r.pids.reduce((sum, pid) => sum + peakRssKiB(pid), 0) / 1024 }));
 
     const all = [...warmup.placements, ...result.placements];
     const acceptedIds = all.filter((p) => Math.abs(p.status) === 201 && p.orderId !== undefined).map((p) => p.orderId as string);
@@ -350,6 +361,7 @@ async function runSystem(system: SystemName, o: Options, files: readonly { path:
       accounting: accountOrders(acceptedIds, rows),
       cpu: cpuUse(spans, hz, wall),
       loadGeneratorCores: result.cpuSeconds / measuredWall,
+      peakRss,
       machineCores,
       profile: '',
     };

@@ -16,6 +16,8 @@ export interface SystemReport {
   readonly accounting: OrderAccounting;
   readonly cpu: readonly CpuUse[];
   readonly loadGeneratorCores: number;
+  /** Peak resident memory (VmHWM) of each of our processes by role, MiB. */
+  readonly peakRss: readonly { readonly name: string; readonly mib: number }[];
   /** Busy cores of the whole machine over the window, everything included. */
   readonly machineCores: number;
   /** Markdown from summarizeCpuProfiles, or a note why there is none. */
@@ -64,6 +66,11 @@ export function scaleOutMarkdown(machine: MachineInfo, settings: ScaleOutSetting
     ...cpuRows,
     row('load generator', (s) => f2(s.loadGeneratorCores)),
     row('whole machine (everything)', (s) => f2(s.machineCores)),
+    '',
+    'Peak resident memory (VmHWM from /proc, MiB) of each process over its life:',
+    '',
+    head,
+    ...[...new Set(systems.flatMap((s) => s.peakRss.map((m) => m.name)))].map((n) => row(n, (s) => f1(s.peakRss.find((m) => m.name === n)?.mib ?? Number.NaN))),
     '',
     ...systems.flatMap((s) => [`**Where the receptions spend their CPU (${s.name})**, self time from their CPU profiles (profiled from the start of the measured window until the stop, so \`idle\` includes the settle wait after the load; the tables share out the busy time):`, '', s.profile, '']),
   ].join('\n');
