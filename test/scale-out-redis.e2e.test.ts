@@ -101,6 +101,28 @@ async function kill9(child: ChildProcess): Promise<void> {
   await once(child, 'exit');
 }
 
+/**
+ * Takes every slot (one per server: capacity 1) with orders nobody downloads, starting from free
+ * slots (a previous case's downloads free theirs once delivered) and an empty line.
+ */
+async function takeEverySlot(c: Cluster, contentId: string, slots: number): Promise<Answer[]> {
+  await until('every slot free, as both receptions see it', async () => {
+    for (const r of c.topology.receptions) {
+      const response = await fetch(`http://127.0.0.1:${r.controlPort}/admin/servers`, { headers: { authorization: `Bearer ${c.admin.token}` } });
+      const { servers } = (await response.json()) as { servers: { live: boolean; slotsTaken: number }[] };
+      if (servers.length !== c.topology.contentServers.length || !servers.every((s) => s.live && s.slotsTaken === 0)) return undefined;
+    }
+    return true;
+  }, 30_000);
+  const held: Answer[] = [];
+  for (let i = 0; i < slots; i++) {
+    const answer = await post(c.receptionUrl, { contentId });
+    assert.equal(answer.status, 201, JSON.stringify(answer.body));
+    held.push(answer);
+  }
+  return held;
+}
+
 function logsOf(cluster: Cluster, ...names: string[]): string {
   return names.map((n) => `--- ${n}\n${(cluster.logs.get(n) ?? []).slice(-15).join('\n')}`).join('\n');
 }
@@ -233,8 +255,8 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
         capacity: 1,
         databaseUrl: schema.url,
         redisUrl: REDIS_URL,
-        // Slots held by clients who do not come for their tickets free after 3 s.
-        env: { TESSERA_REDIS_PREFIX: prefix, TESSERA_HOLD_S: '3', TESSERA_ORDER_RATE_PER_S: '1000', TESSERA_ORDER_BURST: '1000' },
+        // Slots held by clients who do not come for their tickets free after 6 s.
+        env: { TESSERA_REDIS_PREFIX: prefix, TESSERA_HOLD_S: '6', TESSERA_ORDER_RATE_PER_S: '1000', TESSERA_ORDER_BURST: '1000' },
       });
       const bytes = randomBytes(64 * 1024);
       const path = join(cluster.dataDir, 'item.bin');
@@ -249,24 +271,7 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
     });
 
     /** Takes every slot with orders nobody downloads (their holds lapse after TESSERA_HOLD_S). */
-    async function fillSlots(c: Cluster): Promise<Answer[]> {
-      // Start from free slots (the previous case's downloads free theirs once delivered) and an empty line.
-      await until('every slot free, as both receptions see it', async () => {
-        for (const r of c.topology.receptions) {
-          const response = await fetch(`http://127.0.0.1:${r.controlPort}/admin/servers`, { headers: { authorization: `Bearer ${c.admin.token}` } });
-          const { servers } = (await response.json()) as { servers: { live: boolean; slotsTaken: number }[] };
-          if (servers.length !== 2 || !servers.every((s) => s.live && s.slotsTaken === 0)) return undefined;
-        }
-        return true;
-      }, 30_000);
-      const held: Answer[] = [];
-      for (let i = 0; i < 2; i++) {
-        const answer = await post(c.receptionUrl, { contentId: item.id });
-        assert.equal(answer.status, 201, JSON.stringify(answer.body));
-        held.push(answer);
-      }
-      return held;
-    }
+    const fillSlots = (c: Cluster): Promise<Answer[]> => takeEverySlot(c, item.id, 2);
 
     /** Comes back with the token at `base` (long-polling) until admitted; throws on a lost place. */
     async function waitForTicket(base: string, first: Answer): Promise<Answer> {
@@ -375,7 +380,7 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
           capacity: 1,
           databaseUrl: schema.url,
           redisUrl,
-          env: { TESSERA_NOTICE_MODE: 'optional', TESSERA_HOLD_S: '3', TESSERA_ORDER_RATE_PER_S: '1000', TESSERA_ORDER_BURST: '1000' },
+          env: { TESSERA_NOTICE_MODE: 'optional', TESSERA_HOLD_S: '6', TESSERA_ORDER_RATE_PER_S: '1000', TESSERA_ORDER_BURST: '1000' },
         });
         const c = cluster;
         const bytes = randomBytes(64 * 1024);
@@ -391,10 +396,7 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
         // Clients waiting in line across the restart: both slots held by orders nobody fetches
         // (released after TESSERA_HOLD_S), three clients in line.
         const receptionUrl = (i: number): string => `http://127.0.0.1:${(c.topology.receptions[i] as { publicPort: number }).publicPort}`;
-        const held = await until('both slots held', async () => {
-          const answers = [await post(receptionUrl(0), { contentId: item.id }), await post(receptionUrl(1), { contentId: item.id })];
-          return answers.every((a) => a.status === 201) ? answers : undefined;
-        });
+        const held = await takeEverySlot(c, item.id, 2);
         const waiters: Answer[] = [];
         for (let i = 0; i < 3; i++) {
           const answer = await post(receptionUrl(i % 2), { contentId: item.id });

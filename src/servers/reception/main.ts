@@ -158,7 +158,7 @@ export async function startReception(
   drainRefresh.unref();
   sweeper.start(10_000);
   waitingRoom.start();
-  const stopShared = shared ? await wireSharedState(shared, createControlIntake(controlDeps), { config, db, servers, contentServers, logger }) : undefined;
+  const stopShared = shared ? await wireSharedState(shared, createControlIntake(controlDeps), { config, db, servers, contentServers, keyring, logger }) : undefined;
   logger.info({ publicUrl: publicAddress, controlUrl: controlAddress, selectionPolicy: policy.name }, 'reception listening');
 
   return {
@@ -210,6 +210,7 @@ async function wireSharedState(
     readonly db: Persistence;
     readonly servers: ServerRegistry;
     readonly contentServers: ContentServerClient;
+    readonly keyring: Keyring;
     readonly logger: Logger;
   },
 ): Promise<() => Promise<void>> {
@@ -219,6 +220,15 @@ async function wireSharedState(
   const settingsOf = async (report: LoadReport, reply: LoadReportReply): Promise<LoadReportReply | undefined> => {
     let settings = reply;
     if (settings.keySet === undefined && settings.drain === report.draining) return undefined;
+    if (settings.keySet !== undefined) {
+      // The server holds another key set than this reception: another reception may have
+      // rotated the keys since this one last read them. Read them first, so two receptions
+      // never hand a server key sets back and forth.
+      await deps.keyring.refresh();
+      const keySet = deps.keyring.keySetFor(report.serverId);
+      settings = keySet.version === report.keySetVersion ? { drain: settings.drain } : { ...settings, keySet };
+      if (settings.keySet === undefined && settings.drain === report.draining) return undefined;
+    }
     if (settings.keySet === undefined && settings.drain === false && report.draining) {
       // The server says it is drained and this reception thinks not: another reception may
       // have drained it since this one last read the drains. Read them before undoing it.

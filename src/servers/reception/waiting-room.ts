@@ -375,7 +375,7 @@ export class WaitingRoom {
     d.metrics.orders.inc({ outcome: 'queued' });
     // Only with a slot free can this order be admitted now (it is at the back of the line);
     // otherwise the answer need not wait for a pass another request started.
-    if (this.#freeSlots() > 0) await this.#pass();
+    if (this.#freeSlots() > 0) await this.#passForClient();
     else this.kick();
     // Still in the copy: still waiting (an admission or a lapse takes it out first). With a
     // shared line another reception may have admitted it: the database says.
@@ -400,10 +400,20 @@ export class WaitingRoom {
       if (this.#shared) await this.#touchShared(order, now + wait + this.#s.graceMs, now);
       // Listen before the pass: it may admit this very order.
       const admitted = wait > 0 ? this.#waitForAdmission(order.id, wait) : Promise.resolve();
-      await this.#pass();
+      await this.#passForClient();
       await admitted;
     }
     return this.#outcomeOf(order.id, content);
+  }
+
+  /**
+   * An admission pass a client's answer waits for. With a shared line a failed pass (Redis
+   * away for a moment) does not fail the answer: the order is in line in the database, and the
+   * client gets its place and token to come back with.
+   */
+  async #passForClient(): Promise<void> {
+    if (!this.#shared) return this.#pass();
+    await this.#pass().catch((error: unknown) => this.#d.logger.warn({ err: error }, 'admission pass failed; the client keeps its place'));
   }
 
   /** Capacity may have freed (a load report, a completion): run an admission pass soon. */
@@ -740,6 +750,16 @@ export class WaitingRoom {
    * there, and each front entry is checked against its order before it is admitted.
    */
   async #admitFromSharedFront(line: WaitingLine): Promise<void> {
+    try {
+      await this.#admitFromSharedFrontOnce(line);
+    } catch (error) {
+      if (error instanceof TesseraError) throw error;
+      // Redis (or the database) did not answer: "unavailable", not "internal".
+      throw new TesseraError('unavailable', 'the waiting line is unavailable for a moment', { retryAfterS: 2 });
+    }
+  }
+
+  async #admitFromSharedFrontOnce(line: WaitingLine): Promise<void> {
     const d = this.#d;
     await this.#ready;
     const me = this.#receptionId;
