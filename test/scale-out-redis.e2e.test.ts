@@ -235,6 +235,36 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
       });
       assert.equal(code, '410', `a used ticket was served again after ${serverId} restarted\n${logsOf(c, serverId)}`);
     });
+
+    test("a ticket replaced after its content server died is refused by that server when it comes back (the reception's revocation in the ledger)", async (t) => {
+      if (!(await requirePostgres(t)) || !(await requireRedis(t)) || !requireTools(t) || !ready || !cluster || !schema) return;
+      const c = cluster;
+      const answer = await post(c.receptionUrl, { contentId: item.id });
+      assert.equal(answer.status, 201, JSON.stringify(answer.body));
+      const old = ticketOf(answer);
+      await c.kill(old.serverId, 'SIGKILL');
+      const response = await fetch(`${c.receptionUrl}/orders/${orderIdOf(answer)}/ticket`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ticket: old.url, failedServerId: old.serverId }),
+      });
+      const replaced = (await response.json()) as Record<string, unknown>;
+      assert.equal(response.status, 200, JSON.stringify(replaced));
+      const fresh = ticketOf({ status: 200, body: replaced });
+      assert.notEqual(fresh.serverId, old.serverId);
+      const got = curl(fresh.url, join(c.dataDir, 'replaced.bin'));
+      assert.equal(got.code, '200', got.stderr);
+      assert.equal(sha256(readFileSync(join(c.dataDir, 'replaced.bin'))), item.sha256);
+      // The old server comes back with nothing in memory (notice mode optional: it would serve
+      // any valid ticket); only the ledger tells it the old ticket was revoked.
+      await c.restart(old.serverId);
+      const code = await until('the restarted server to judge the replaced ticket', async () => {
+        const status = curl(old.url, join(c.dataDir, 'revoked.bin')).code;
+        return status === '410' || status === '200' ? status : undefined;
+      });
+      assert.equal(code, '410', `a replaced ticket was served by its server after a restart\n${logsOf(c, old.serverId)}`);
+      await c.waitForServers(3);
+    });
   });
 
   describe('two receptions sharing one waiting line', () => {
