@@ -80,4 +80,16 @@ describe('loadContentServerConfig', () => {
   it('refuses a control token issued for another server', () => {
     assert.throws(() => loadContentServerConfig({ ...base, TESSERA_CONTROL_TOKEN: 'cs-2.abcdefghijklmnopqrstuvwxyz' }), /TESSERA_CONTROL_TOKEN was issued for another server/);
   });
+  it('with Redis, needs no reception URL, and never repeats a bad Redis URL (it may hold a password)', () => {
+    const { TESSERA_RECEPTION_CONTROL_URL: _dropped, ...withoutReception } = base;
+    assert.throws(() => loadContentServerConfig(withoutReception), /TESSERA_RECEPTION_CONTROL_URL is required/);
+    const config = loadContentServerConfig({ ...withoutReception, TESSERA_REDIS_URL: 'redis://127.0.0.1:6379', TESSERA_REDIS_PREFIX: 'shop-a:' });
+    assert.equal(config.redisUrl, 'redis://127.0.0.1:6379');
+    assert.equal(config.redisPrefix, 'shop-a:');
+    assert.deepEqual(config.receptionControlUrls, []);
+    assert.throws(
+      () => loadContentServerConfig({ ...base, TESSERA_REDIS_URL: 'redis://:secret-pw@host:6379/99' }),
+      (error: unknown) => error instanceof ConfigError && /TESSERA_REDIS_URL/.test(error.message) && !error.message.includes('secret-pw'),
+    );
+  });
 });

@@ -118,4 +118,18 @@ describe('ConsumedTickets', () => {
       );
     });
   }
+  it('lists the IDs it holds with their forget times (to refill a shared ledger), and not the forgotten ones', () => {
+    const c = new ConsumedTickets();
+    const kept = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
+    const forgotten = 'ffffffff-0000-4000-8000-000000000001';
+    c.add(kept, 20_500);
+    c.add(forgotten, 5_000);
+    c.add('00000000-0000-4000-8000-00000000000a', 30_000);
+    c.forget(10_000);
+    const entries = c.entries().sort((a, b) => a.forgetAt - b.forgetAt);
+    assert.deepEqual(entries, [
+      { ticketId: kept, forgetAt: 21_000 },
+      { ticketId: '00000000-0000-4000-8000-00000000000a', forgetAt: 30_000 },
+    ]);
+  });
 });

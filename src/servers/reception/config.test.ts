@@ -27,3 +27,24 @@ describe('reception configuration: server selection', () => {
     assert.throws(() => loadReceptionConfig({ ...base, TESSERA_EQUAL_LOAD_BAND: 'ten' }), /TESSERA_EQUAL_LOAD_BAND/);
   });
 });
+
+describe('reception configuration: shared state on Redis', () => {
+  it('is off by default, and takes a URL, a prefix and a name', () => {
+    const off = loadReceptionConfig(base);
+    assert.equal(off.redisUrl, undefined);
+    assert.equal(off.redisPrefix, undefined);
+    const on = loadReceptionConfig({ ...base, TESSERA_REDIS_URL: 'redis://:pw@10.0.0.5:6379/2', TESSERA_REDIS_PREFIX: 'shop-a:', TESSERA_RECEPTION_ID: 'reception-2' });
+    assert.equal(on.redisUrl, 'redis://:pw@10.0.0.5:6379/2');
+    assert.equal(on.redisPrefix, 'shop-a:');
+    assert.equal(on.receptionId, 'reception-2');
+  });
+
+  it('fails at start on a bad URL without repeating it (it may hold a password), and on a bad prefix or name', () => {
+    assert.throws(
+      () => loadReceptionConfig({ ...base, TESSERA_REDIS_URL: 'http://:secret-pw@host:6379' }),
+      (error: unknown) => error instanceof Error && /TESSERA_REDIS_URL/.test(error.message) && !error.message.includes('secret-pw'),
+    );
+    assert.throws(() => loadReceptionConfig({ ...base, TESSERA_REDIS_PREFIX: 'has space' }), /TESSERA_REDIS_PREFIX/);
+    assert.throws(() => loadReceptionConfig({ ...base, TESSERA_RECEPTION_ID: 'a/b' }), /TESSERA_RECEPTION_ID/);
+  });
+});
