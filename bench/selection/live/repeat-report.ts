@@ -26,6 +26,8 @@ export interface RepeatRun {
   readonly loadAtStart: string;
   readonly loadAtEnd: string;
   readonly waitingLine: boolean;
+  /** The policies run, when not all of them (comma-separated). */
+  readonly policies?: string;
   readonly cells: readonly RepeatCell[];
 }
 

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { parsePolicyName } from '../../../src/core/selection/parse-policy-name.js';
 import { policyNames, type PolicyName } from '../../../src/core/selection/policy-name.js';
 import { NGINX_BINARY } from '../../../src/topology/nginx-entry.js';
 import { writeBlock } from '../../docs-block.js';
@@ -22,6 +23,8 @@ export const END = '<!-- bench:selection-repeat:end -->';
 const { values } = parseArgs({
   options: {
     reps: { type: 'string', default: '3' },
+    /** Comma-separated policy names (default: every policy). */
+    policies: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
     'from-results': { type: 'boolean', default: false },
     results: { type: 'string', default: 'bench/selection/live/repeat-results.json' },
@@ -42,7 +45,7 @@ async function runAll(): Promise<RepeatRun> {
     { receptions: 4, reportIntervalMs: 100, dns: false },
     { receptions: 4, reportIntervalMs: 5000, dns: false },
   ];
-  const policies: readonly PolicyName[] = policyNames;
+  const policies: readonly PolicyName[] = values.policies === undefined ? policyNames : values.policies.split(',').map((p) => parsePolicyName(p));
   const total = reps * setups.length * policies.length * 2;
   const simCache = new Map<string, ReturnType<typeof simFigures>>();
   const cells: RepeatCell[] = [];
@@ -56,6 +59,7 @@ async function runAll(): Promise<RepeatRun> {
     loadAtStart,
     loadAtEnd: load(),
     waitingLine: false,
+    ...(values.policies === undefined ? {} : { policies: policies.join(',') }),
     cells: [...cells],
   });
   const cluster = await startLiveCluster(liveFleet);
@@ -114,7 +118,7 @@ function markdownOf(run: RepeatRun): string {
   const failed = run.cells.reduce((a, c) => a + c.live.failed, 0);
   const orders = run.cells.reduce((a, c) => a + c.live.orders, 0);
   return [
-    `Run ${run.date} with \`npm run bench:selection:repeat -- --reps ${run.reps}\` in ${(run.wallS / 60).toFixed(1)} minutes; commit ${run.commit}; ${run.machine}; Node ${run.node}. ` +
+    `Run ${run.date} with \`npm run bench:selection:repeat -- --reps ${run.reps}${run.policies === undefined ? '' : ` --policies ${run.policies}`}\` in ${(run.wallS / 60).toFixed(1)} minutes; commit ${run.commit}; ${run.machine}; Node ${run.node}. ` +
       `Load average (1 min) at the start ${run.loadAtStart.split(' ')[0]}; at the end of the cells ${(loads.reduce((a, b) => a + b, 0) / Math.max(1, loads.length)).toFixed(1)} on average, ${Math.max(...loads).toFixed(1)} at most. ` +
       `${run.reps} repetitions of every cell, repetition outermost; ${orders.toLocaleString('en-US')} orders in all, ${failed} not completed. Waiting line ${run.waitingLine ? 'on' : 'off (TESSERA_QUEUE_MAX=0), as in the simulator'}. ` +
       'Each entry: mean p99 over the repetitions ± its standard deviation (the slowest and fastest repetition) [the simulator: same scenario and clients, mean of 5 seeds]. Seconds, arrival to last byte.',
