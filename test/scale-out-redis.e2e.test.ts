@@ -236,6 +236,34 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
       assert.equal(code, '410', `a used ticket was served again after ${serverId} restarted\n${logsOf(c, serverId)}`);
     });
 
+    test('a drain made through one reception reaches the content server over Redis, no reception undoes it, and an undrain brings it back', async (t) => {
+      if (!(await requirePostgres(t)) || !(await requireRedis(t)) || !requireTools(t) || !ready || !cluster) return;
+      const c = cluster;
+      const healthOf = async (controlPort: number, id: string): Promise<string | undefined> => {
+        const response = await fetch(`http://127.0.0.1:${controlPort}/admin/servers`, { headers: { authorization: `Bearer ${c.admin.token}` } });
+        const { servers } = (await response.json()) as { servers: { serverId: string; health: string }[] };
+        return servers.find((x) => x.serverId === id)?.health;
+      };
+      const everywhere = async (id: string, health: string): Promise<true | undefined> => {
+        for (const r of c.topology.receptions) if ((await healthOf(r.controlPort, id)) !== health) return undefined;
+        return true;
+      };
+      const drain = await fetch(`${c.admin.controlUrl}/admin/servers/cs-3/drain`, { method: 'PUT', headers: { authorization: `Bearer ${c.admin.token}` } });
+      assert.equal(drain.status, 200, await drain.text());
+      // "drained" needs the server itself to report that it applied the drain: it got it over the channel.
+      await until('cs-3 drained as both receptions see it', () => everywhere('cs-3', 'drained'));
+      for (let i = 0; i < 6; i++) {
+        const answer = await post(c.receptionUrl, { contentId: item.id });
+        assert.equal(answer.status, 201, JSON.stringify(answer.body));
+        assert.notEqual(ticketOf(answer).serverId, 'cs-3', 'a drained server got a ticket');
+        curl(ticketOf(answer).url, join(c.dataDir, 'drain.bin'));
+      }
+      assert.equal(await everywhere('cs-3', 'drained'), true, 'a reception undid the drain');
+      const undrain = await fetch(`${c.admin.controlUrl}/admin/servers/cs-3/drain`, { method: 'DELETE', headers: { authorization: `Bearer ${c.admin.token}` } });
+      assert.equal(undrain.status, 200, await undrain.text());
+      await until('cs-3 healthy again as both receptions see it', () => everywhere('cs-3', 'healthy'));
+    });
+
     test("a ticket replaced after its content server died is refused by that server when it comes back (the reception's revocation in the ledger)", async (t) => {
       if (!(await requirePostgres(t)) || !(await requireRedis(t)) || !requireTools(t) || !ready || !cluster || !schema) return;
       const c = cluster;

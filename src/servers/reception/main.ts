@@ -229,15 +229,15 @@ async function wireSharedState(
       settings = keySet.version === report.keySetVersion ? { drain: settings.drain } : { ...settings, keySet };
       if (settings.keySet === undefined && settings.drain === report.draining) return undefined;
     }
-    if (settings.keySet === undefined && settings.drain === false && report.draining) {
-      // The server says it is drained and this reception thinks not: another reception may
-      // have drained it since this one last read the drains. Read them before undoing it.
+    if (settings.drain !== report.draining) {
+      // The server's drain differs from what this reception holds: another reception may have
+      // drained or undrained it since this one last read the drains. Read them before sending,
+      // so two receptions never hand a server its drain back and forth. (A server that says
+      // "draining" with no drain recorded is stopping; being told "no drain" changes nothing there.)
       const version = servers.drainsVersion;
       servers.setDrains(await deps.db.drains.list(), version);
       settings = { ...settings, drain: servers.isDrained(report.serverId) };
-      // Still draining with no drain recorded: the server is stopping, which is its own affair.
-      if (settings.drain === false) return undefined;
-      if (settings.drain === report.draining) return undefined;
+      if (settings.keySet === undefined && settings.drain === report.draining) return undefined;
     }
     return settings;
   };
