@@ -203,6 +203,10 @@ export function parseNotice(value: unknown): Notice {
   if (typeof maxConnections !== 'number' || !Number.isInteger(maxConnections) || maxConnections < 1 || maxConnections > 255) {
     throw new TesseraError('validation-failed', 'maxConnections must be an integer 1..255');
   }
+  const heldBytes = v['heldBytes'];
+  if (heldBytes !== undefined && (typeof heldBytes !== 'number' || !Number.isSafeInteger(heldBytes) || heldBytes < 0)) {
+    throw new TesseraError('validation-failed', 'heldBytes must be a non-negative integer');
+  }
   const notice = v as unknown as Notice;
   if (notice.expiresAt <= notice.notBefore) throw new TesseraError('validation-failed', 'expiresAt must be after notBefore');
   return {
@@ -213,6 +217,7 @@ export function parseNotice(value: unknown): Notice {
     expiresAt: notice.expiresAt,
     holdUntil: notice.holdUntil,
     maxConnections,
+    ...(typeof heldBytes === 'number' && heldBytes > 0 ? { heldBytes } : {}),
   };
 }
 

@@ -42,6 +42,15 @@ describe('SlotTable', () => {
     assert.equal(t.taken, 2);
   });
 
+  it('counts the bytes a replacement ticket\'s client already holds as delivered: the rest completes it', () => {
+    const t = table(1);
+    const r = take(t, notice({ heldBytes: 60 }), 100);
+    assert.equal(t.beginTransfer(r), 'ok');
+    assert.equal(t.recordDelivered(r, 60, 99, T0), undefined, 'one byte still missing');
+    const done = t.recordDelivered(r, 99, 100, T0);
+    assert.equal(done?.outcome, 'completed');
+  });
+
   it('releases a lapsed hold but keeps the ticket, which takes a slot again when used', () => {
     const t = table(1);
     const n = notice({ holdUntil: T0 + 1000 });

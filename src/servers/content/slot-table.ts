@@ -134,6 +134,12 @@ export class SlotTable {
     if (this.#taken >= this.capacity) return 'slots-full';
     this.#taken++;
     const closesAt = notice.expiresAt + this.#options.clockToleranceMs;
+    // A replacement ticket (its first server failed mid-download): the client already holds
+    // the first heldBytes from the earlier ticket, so they count as delivered here, and the
+    // ticket is used up once the rest has gone.
+    const delivered = new RangeSet();
+    const held = Math.min(size, notice.heldBytes ?? 0);
+    if (held > 0) delivered.add({ start: 0, end: held });
     this.#records.set(notice.ticketId, {
       ticketId: notice.ticketId,
       orderId: notice.orderId,
@@ -143,7 +149,7 @@ export class SlotTable {
       maxConnections: notice.maxConnections,
       holdUntil: Math.min(notice.holdUntil, closesAt),
       closesAt,
-      delivered: new RangeSet(),
+      delivered,
       tentative: new Set(),
       slot: 'held',
       idleUntil: 0,
