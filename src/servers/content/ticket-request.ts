@@ -63,12 +63,13 @@ export function handleTicketRequest(ctx: ContentServerContext, req: IncomingMess
     throw error;
   }
 
-  // First use of this ticket here (no slot record, or a slot never used yet): with shared
-  // state, ask the ledger too, which knows what other processes of this server ID, this
-  // server before a restart, and the receptions' revocations made of it (docs/scale-out.md).
-  // `unknown` (the ledger is being refilled) or a failure: the local table, checked above, decides.
+  // With shared state, on a ticket's first use here (no slot record, or one with no transfer
+  // running: held, or released before a resumption), ask the ledger too: it knows what other
+  // processes of this server ID, this server before a restart, and the receptions' revocations
+  // made of the ticket (docs/scale-out.md). `unknown` (the ledger is being refilled) or no
+  // answer: the local table, checked above, decides.
   const ledger = ctx.ledger;
-  if (ledger !== undefined && (record === undefined || (record.slot === 'held' && record.openTransfers === 0 && record.delivered.bytes === 0))) {
+  if (ledger !== undefined && (record === undefined || (record.openTransfers === 0 && (record.slot === 'held' || record.slot === 'released')))) {
     const checked = claims;
     const known = record;
     ledger.check(checked.ticketId).then(
