@@ -113,8 +113,12 @@ const VIEW_MIN_AGE_MS = 50;
 const MIN_RELOAD_GAP_MS = 1000;
 /** With a shared line, how often the copy (for estimates) is reloaded from it. */
 const SHARED_RELOAD_EVERY_MS = 1000;
-/** How long the admission turn is held without renewal: longer than one round of admissions. */
-const TURN_TTL_MS = 2000;
+/**
+ * How long the admission turn is held without renewal: longer than one admission (a notice may
+ * wait 2 s for its answer), renewed before each. A reception that dies holding it delays the
+ * line by at most this.
+ */
+const TURN_TTL_MS = 5000;
 
 /** A replay of the line, carried on over the clients who joined after it was made. */
 interface Forecast {
@@ -796,7 +800,12 @@ export class WaitingRoom {
         const front = await this.#onLine((l) => l.front(d.clock.now(), Math.min(free, this.#s.maxLine)));
         if (front.length === 0) break;
         let handled = 0;
+        let turnLost = false;
         for (const entry of front) {
+          if (handled > 0 && !(await line.takeTurn(me, TURN_TTL_MS))) {
+            turnLost = true;
+            break;
+          }
           const order = await d.db.orders.getOrder(entry.orderId);
           if (!order || order.state !== 'queued') {
             // Admitted or ended meanwhile (a rebuild can bring back such an entry).
@@ -821,7 +830,7 @@ export class WaitingRoom {
           d.metrics.admissionsFromLine.inc();
           await leave(order.id);
         }
-        if (handled < front.length) break;
+        if (turnLost || handled < front.length) break;
       }
       const length = await this.#onLine((l) => l.length(d.clock.now()));
       if (length === 0) {
