@@ -55,7 +55,7 @@ async function ticketUrl(cluster: Cluster, contentId: string): Promise<string> {
     body: JSON.stringify({ contentId }),
   });
   const body = (await response.json()) as { ticket?: { url: string } };
-  assert.equal(response.status, 201, JSON.stringify(body));
+  assert.equal(response.status, 201, `${JSON.stringify(body)}\n${['reception', 'cs-1'].map((n) => `--- ${n}\n${(cluster.logs.get(n) ?? []).slice(-15).join('\n')}`).join('\n')}`);
   return body.ticket?.url ?? '';
 }
 
@@ -96,20 +96,27 @@ describe('a client that vanishes mid-transfer gives its slot back', { timeout: 1
   test('its socket is reset mid-body: the slot frees within the idle-release bound', async () => {
     await waitForView(cluster, 'every slot free', (s) => s.slotsTaken === 0, 30_000);
     const url = await ticketUrl(cluster, contentId);
-    const received = await new Promise<number>((resolve, reject) => {
+    const { req, received } = await new Promise<{ req: ReturnType<typeof request>; received: number }>((resolve, reject) => {
       const req = request(url, { agent: false });
       req.once('error', reject);
       req.once('response', (res) => {
+        res.on('error', () => undefined);
         res.once('data', (chunk: Buffer) => {
-          // An RST, not a FIN: the client is gone, not finished.
-          req.socket?.resetAndDestroy();
-          res.on('error', () => undefined);
-          resolve(chunk.length);
+          res.pause();
+          resolve({ req, received: chunk.length });
         });
       });
       req.end();
     });
     assert.ok(received > 0);
+    // The reception must have seen the transfer before the client vanishes, or "no slot taken"
+    // below could be the view from before the transfer rather than after its release.
+    try {
+      await waitForView(cluster, 'the transfer running', (s) => s.activeTransfers >= 1 && s.slotsTaken >= 1, 30_000);
+    } finally {
+      // An RST, not a FIN: the client is gone, not finished.
+      req.socket?.resetAndDestroy();
+    }
     await waitForView(cluster, 'the slot released after the reset', (s) => s.slotsTaken === 0 && s.activeTransfers === 0, DEADLINE_MS);
     // The capacity is really back: both slots can be taken by new orders.
     await ticketUrl(cluster, contentId);
