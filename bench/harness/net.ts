@@ -18,6 +18,23 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** `count` distinct ports that were free a moment ago: all held open until every one is found. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, LOOPBACK, () => resolve(server));
+    })),
+  );
+  const ports = servers.map((server) => {
+    const address = server.address();
+    return typeof address === 'object' && address !== null ? address.port : 0;
+  });
+  await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  return ports;
+}
+
 export interface SimpleResponse {
   readonly status: number;
   readonly headers: Record<string, string | string[] | undefined>;

@@ -15,7 +15,7 @@ import { writeBlock } from '../docs-block.js';
 import { summarizeCpuProfiles } from '../harness/cpu-profile.js';
 import { machineInfo } from '../harness/machine.js';
 import { waitForQuiet } from '../harness/measure.js';
-import { freePort, sleep } from '../harness/net.js';
+import { freePorts, sleep } from '../harness/net.js';
 import { clockTicksPerSecond, readCpuTicks, treeTicks } from '../harness/proc-stat.js';
 import type { LoadConfig, LoadItem, LoadResult } from './load-process.js';
 import { clientPortsTo, pidsByCommand, rolesOf, type RoleProcess } from './process-roles.js';
@@ -132,19 +132,19 @@ async function freshSchema(postgresUrl: string): Promise<{ url: string; drop: ()
 }
 
 async function topologyFor(system: SystemName, databaseUrl: string | undefined, redisUrl: string | undefined): Promise<Topology & { redisUrl?: string }> {
-  const servers = await Promise.all(
-    [1, 2, 3].map(async (i) => ({ id: `cs-${i}`, publicPort: await freePort(), controlPort: await freePort(), capacity: SLOTS_PER_SERVER, area: 'local', cost: i })),
-  );
-  if (system === 'embedded') return { host: '127.0.0.1', receptions: [{ publicPort: await freePort(), controlPort: await freePort() }], contentServers: servers };
+  // Every port at once, held open until all are found: two servers can never be given the same one.
+  const ports = await freePorts(11);
+  const next = (): number => ports.shift() as number;
+  const servers = [1, 2, 3].map((i) => ({ id: `cs-${i}`, publicPort: next(), controlPort: next(), capacity: SLOTS_PER_SERVER, area: 'local', cost: i }));
+  if (system === 'embedded') return { host: '127.0.0.1', receptions: [{ publicPort: next(), controlPort: next() }], contentServers: servers };
   return {
     host: '127.0.0.1',
     receptions: [
-      { publicPort: await freePort(), controlPort: await freePort() },
-      { publicPort: await freePort(), controlPort: await freePort() },
+      { publicPort: next(), controlPort: next() },
+      { publicPort: next(), controlPort: next() },
     ],
-    entry: { publicPort: await freePort(), balancer: 'nginx' },
+    entry: { publicPort: next(), balancer: 'nginx' },
     ...(databaseUrl === undefined ? {} : { databaseUrl }),
-    // Read by `tessera up` once the Redis wiring lands (src/topology/topology.ts); ignored before.
     ...(redisUrl === undefined ? {} : { redisUrl }),
     contentServers: servers,
   };
