@@ -400,7 +400,14 @@ export class WaitingRoom {
       const now = d.clock.now();
       const wait = Math.min(Math.max(0, waitMs), this.#s.maxPollMs);
       const touched = await unavailableOnFailure(() => d.db.orders.touchQueued(order.id, now + wait + this.#s.graceMs, now));
-      if (!touched) throw new TesseraError('queue-place-lost');
+      if (!touched) {
+        // Not touched: it lapsed (still queued, its return-by passed), or it left the line
+        // between our read and this write, admitted by another reception's pass. Only the lapse
+        // loses the place; an admission is answered with the ticket.
+        const current = await unavailableOnFailure(() => d.db.orders.getOrder(order.id));
+        if (!current || current.state === 'queued') throw new TesseraError('queue-place-lost');
+        return this.#outcomeOf(order.id, content);
+      }
       if (this.#shared) await this.#touchShared(order, now + wait + this.#s.graceMs, now);
       // Listen before the pass: it may admit this very order.
       const admitted = wait > 0 ? this.#waitForAdmission(order.id, wait) : Promise.resolve();
