@@ -145,7 +145,7 @@ export function repeatGoals(t: RepeatTable): RepeatGoal[] {
     const refusedLl = mean(ll, (c) => c.live.noticesRefused);
     const refusedDef = mean(def, (c) => c.live.noticesRefused);
     out.push({
-      goal: 'naive least-loaded herds (steady, 4 receptions, 5 s reports): more notices refused than the default',
+      goal: 'naive least-loaded herds (steady, 4 receptions, 5 s reports): at least twice the default\'s notices refused',
       verdict: refusedLl > 2 * refusedDef ? 'yes' : 'no',
       detail: `notices refused, mean per run: ${Math.round(refusedLl)} against the default's ${Math.round(refusedDef)}; busy answers ${Math.round(mean(ll, (c) => c.live.refusals))} against ${Math.round(mean(def, (c) => c.live.refusals))}; mean p99 ${s2(mean(ll, (c) => c.live.p99S))} s against ${s2(mean(def, (c) => c.live.p99S))} s`,
     });
