@@ -50,6 +50,25 @@ const contentSchema = {
   required: ['id', 'title', 'fileName', 'mimeType', 'size', 'sha256', 'createdAt'],
 } as const;
 
+/** An order with its ticket (placedJson). */
+const placedSchema = {
+  type: 'object',
+  properties: {
+    order: { type: 'object', additionalProperties: true },
+    ticket: {
+      type: 'object',
+      properties: {
+        url: { type: 'string' },
+        serverId: { type: 'string' },
+        notBefore: { type: 'string' },
+        expiresAt: { type: 'string' },
+        maxConnections: { type: 'integer' },
+      },
+    },
+    content: contentSchema,
+  },
+} as const;
+
 const problemSchema = {
   type: 'object',
   description: 'RFC 9457 problem details; `code` is stable (docs/errors.md)',
@@ -198,23 +217,7 @@ export async function buildPublicApp(deps: PublicAppDeps): Promise<FastifyInstan
         additionalProperties: false,
       },
       response: {
-        201: {
-          type: 'object',
-          properties: {
-            order: { type: 'object', additionalProperties: true },
-            ticket: {
-              type: 'object',
-              properties: {
-                url: { type: 'string' },
-                serverId: { type: 'string' },
-                notBefore: { type: 'string' },
-                expiresAt: { type: 'string' },
-                maxConnections: { type: 'integer' },
-              },
-            },
-            content: contentSchema,
-          },
-        },
+        201: placedSchema,
         400: problemSchema,
         404: problemSchema,
         413: problemSchema,
@@ -335,23 +338,7 @@ export async function buildPublicApp(deps: PublicAppDeps): Promise<FastifyInstan
         additionalProperties: false,
       },
       response: {
-        200: {
-          type: 'object',
-          properties: {
-            order: { type: 'object', additionalProperties: true },
-            ticket: {
-              type: 'object',
-              properties: {
-                url: { type: 'string' },
-                serverId: { type: 'string' },
-                notBefore: { type: 'string' },
-                expiresAt: { type: 'string' },
-                maxConnections: { type: 'integer' },
-              },
-            },
-            content: contentSchema,
-          },
-        },
+        200: placedSchema,
         400: problemSchema,
         403: problemSchema,
         404: problemSchema,
