@@ -7,6 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { REDIS_URL, requireRedis } from '../../../test/support/services.js';
+import { RedisLoadReportBoard } from '../../adapters/redis/redis-load-report-board.js';
+import { receptionSeal } from '../../adapters/redis/seal-from-control-token.js';
+import { dropRedisSpace, freshRedisPrefix } from '../../adapters/redis/testing/redis-test-space.js';
 import { systemClock } from '../../core/clock.js';
 import { controlToken } from '../../core/ticket/ticket-keys.js';
 import { delay, send, startFakeReception } from './content-test-harness.js';
@@ -78,6 +82,41 @@ describe('tessera serve content', () => {
     } finally {
       child.kill('SIGKILL');
       await reception.close();
+      await rm(storeDir, { recursive: true, force: true });
+    }
+  });
+
+  it('with Redis and no reception URL, starts and posts its load reports on the board', async (t) => {
+    if (!(await requireRedis(t))) return;
+    const root = randomBytes(32);
+    const serverId = 'cs-redis';
+    const prefix = freshRedisPrefix();
+    const storeDir = await mkdtemp(join(tmpdir(), 'tessera-main-'));
+    const [publicPort, controlPort] = [await freePort(), await freePort()];
+    const board = new RedisLoadReportBoard({ url: REDIS_URL, prefix, clock: systemClock, seal: receptionSeal(root) });
+    const child = run({
+      TESSERA_SERVER_ID: serverId,
+      TESSERA_PUBLIC_PORT: String(publicPort),
+      TESSERA_CONTROL_PORT: String(controlPort),
+      TESSERA_CONTROL_TOKEN: controlToken(root, serverId),
+      TESSERA_STORE_DIR: storeDir,
+      TESSERA_REDIS_URL: REDIS_URL,
+      TESSERA_REDIS_PREFIX: prefix,
+    });
+    try {
+      let posted = await board.get(serverId);
+      const until = Date.now() + 10_000;
+      while (posted === undefined && Date.now() < until) {
+        await delay(50);
+        posted = await board.get(serverId);
+      }
+      assert.equal(posted?.report.publicUrl, `http://127.0.0.1:${publicPort}`, child.output());
+      child.kill('SIGTERM');
+      assert.equal(await child.exit, 0, child.output());
+    } finally {
+      child.kill('SIGKILL');
+      await board.close();
+      await dropRedisSpace(REDIS_URL, prefix);
       await rm(storeDir, { recursive: true, force: true });
     }
   });

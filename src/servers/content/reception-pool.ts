@@ -22,8 +22,11 @@ export class ReceptionPool {
   /** Index of the reception that answered last: completions go there first. */
   #preferred = 0;
 
+  /**
+   * `urls` is empty with shared state on Redis, where reports and completions go through Redis
+   * and no reception is reached over HTTP (the configuration requires a URL otherwise).
+   */
   constructor(urls: readonly string[], token: string) {
-    if (urls.length === 0) throw new TypeError('a content server needs at least one reception');
     this.#clients = urls.map((url) => ({ url, client: new ReceptionClient(url, token) }));
   }
 
