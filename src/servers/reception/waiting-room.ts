@@ -406,15 +406,17 @@ export class WaitingRoom {
         // loses the place; an admission is answered with the ticket.
         const current = await unavailableOnFailure(() => d.db.orders.getOrder(order.id));
         if (!current || current.state === 'queued') throw new TesseraError('queue-place-lost');
-        return this.#outcomeOf(order.id, content);
+        return this.#answerFor(current, content);
       }
       if (this.#shared) await this.#touchShared(order, now + wait + this.#s.graceMs, now);
       // Listen before the pass: it may admit this very order.
       const admitted = wait > 0 ? this.#waitForAdmission(order.id, wait) : Promise.resolve();
       await this.#passForClient();
       await admitted;
+      return this.#outcomeOf(order.id, content);
     }
-    return this.#outcomeOf(order.id, content);
+    // Not waiting: the order just read is the answer.
+    return this.#answerFor(order, content);
   }
 
   /**
@@ -463,14 +465,18 @@ export class WaitingRoom {
     }
   }
 
-  /** What a client is told about an order it holds a token for. */
+  /** What a client is told about an order it holds a token for, read afresh. */
   async #outcomeOf(orderId: string, content: ContentRecord): Promise<Outcome> {
-    const d = this.#d;
-    const order = await unavailableOnFailure(() => d.db.orders.getOrder(orderId));
+    const order = await unavailableOnFailure(() => this.#d.db.orders.getOrder(orderId));
     if (!order) throw new TesseraError('order-not-found');
+    return this.#answerFor(order, content);
+  }
+
+  /** What a client is told about an order, as `order` shows it. */
+  async #answerFor(order: OrderRecord, content: ContentRecord): Promise<Outcome> {
     switch (order.state) {
       case 'ticketed':
-        return { kind: 'admitted', placed: d.ordering.ticketOf(order, content) };
+        return { kind: 'admitted', placed: this.#d.ordering.ticketOf(order, content) };
       case 'completed':
         throw new TesseraError('ticket-consumed', 'this order has been delivered');
       case 'expired':
