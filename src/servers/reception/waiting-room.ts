@@ -237,15 +237,8 @@ export class WaitingRoom {
       try {
         const now = d.clock.now();
         const returnBy = now + Math.max(this.#s.maxSleepMs, this.#s.maxPollMs) + this.#s.graceMs;
-        const entries: LineEntry[] = [];
-        let after = Number.MIN_SAFE_INTEGER;
-        for (;;) {
-          const page = await d.db.orders.listQueuePlaces(now, after, RELOAD_PAGE);
-          for (const p of page) entries.push({ orderId: p.orderId, contentId: p.contentId, seq: p.queueSeq, returnBy });
-          const last = page[page.length - 1];
-          if (last === undefined || page.length < RELOAD_PAGE) break;
-          after = last.queueSeq;
-        }
+        const places = await allPages((after) => d.db.orders.listQueuePlaces(now, after, RELOAD_PAGE));
+        const entries: LineEntry[] = places.map((p) => ({ orderId: p.orderId, contentId: p.contentId, seq: p.queueSeq, returnBy }));
         await line.rebuild(entries);
         if (entries.length > 0) d.logger.info({ orders: entries.length }, 'shared waiting line rebuilt from the database');
       } catch (error) {
@@ -863,17 +856,13 @@ export class WaitingRoom {
       this.#lastReload = d.clock.now();
       this.#line.beginReload();
       try {
-        const places: LinePlace[] = [];
-        let after = Number.MIN_SAFE_INTEGER;
-        for (;;) {
-          const page = this.#shared
+        const found = await allPages(async (after) =>
+          this.#shared
             ? (await this.#onLine((l) => l.after(after, d.clock.now(), RELOAD_PAGE))).map((e) => ({ orderId: e.orderId, contentId: e.contentId, queueSeq: e.seq }))
-            : await d.db.orders.listQueuePlaces(d.clock.now(), after, RELOAD_PAGE);
-          for (const p of page) places.push({ orderId: p.orderId, seq: p.queueSeq, size: await this.#sizeOf(p.contentId) });
-          const last = page[page.length - 1];
-          if (last === undefined || page.length < RELOAD_PAGE) break;
-          after = last.queueSeq;
-        }
+            : d.db.orders.listQueuePlaces(d.clock.now(), after, RELOAD_PAGE),
+        );
+        const places: LinePlace[] = [];
+        for (const p of found) places.push({ orderId: p.orderId, seq: p.queueSeq, size: await this.#sizeOf(p.contentId) });
         this.#line.finishReload(places);
         d.metrics.lineLength.set(this.#line.length);
       } catch (error) {
@@ -884,5 +873,18 @@ export class WaitingRoom {
       }
     })();
     return this.#reloading;
+  }
+}
+
+/** Every place of the line, read RELOAD_PAGE at a time in arrival order; `readPage` gives those after a queue number. */
+async function allPages<T extends { readonly queueSeq: number }>(readPage: (after: number) => Promise<readonly T[]>): Promise<T[]> {
+  const all: T[] = [];
+  let after = Number.MIN_SAFE_INTEGER;
+  for (;;) {
+    const page = await readPage(after);
+    all.push(...page);
+    const last = page[page.length - 1];
+    if (last === undefined || page.length < RELOAD_PAGE) return all;
+    after = last.queueSeq;
   }
 }
