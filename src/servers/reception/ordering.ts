@@ -13,7 +13,7 @@ import type { ReceptionConfig } from './config.js';
 import type { ContentServerClient } from './content-server-client.js';
 import type { Keyring } from './keyring.js';
 import type { ReceptionMetrics } from './metrics.js';
-import type { ServerRegistry } from './server-registry.js';
+import type { ServerRegistry, ServerView } from './server-registry.js';
 
 // The steps of placing an order (R1–R6): write the order, let the configured selection policy
 // order the servers that hold the item (docs/selection.md), take a slot on the first that has
@@ -134,35 +134,16 @@ export class Ordering {
     for (const serverId of ranked) {
       const server = d.servers.get(serverId);
       if (!server) continue;
-      const now = d.clock.now();
-      const notBefore = Math.floor(now / 1000);
-      const expiresAt = notBefore + d.config.ticketTtlS;
-      const ticketId = newId();
-      const notice: Notice = {
-        ticketId,
-        orderId: order.id,
-        contentId: content.id,
-        notBefore: notBefore * 1000,
-        expiresAt: expiresAt * 1000,
-        holdUntil: now + d.config.holdS * 1000,
-        maxConnections: d.config.maxConnectionsPerTicket,
-      };
-      const sentAt = d.clock.now();
-      const outcome = await d.contentServers.sendNotice(serverId, server.controlUrl, notice);
-      if (outcome.kind === 'refused') {
-        d.metrics.noticesRefused.inc({ server: serverId, reason: outcome.code });
-        if (outcome.code === 'slots-full') d.servers.noteFull(serverId);
-        d.logger.debug({ serverId, orderId: order.id, reason: outcome.code }, 'notice refused; trying the next server');
-        continue;
-      }
-      d.servers.noteNotice(serverId, content.size, sentAt);
+      const notice = await this.#offerNotice(server, order, content, 0);
+      if (!notice) continue;
+      const ticketId = notice.ticketId;
       let ticketed: OrderRecord | undefined;
       try {
         ticketed = await d.db.orders.markTicketed(order.id, {
           serverId,
           ticketId,
-          ticketNotBefore: notBefore * 1000,
-          ticketExpiresAt: expiresAt * 1000,
+          ticketNotBefore: notice.notBefore,
+          ticketExpiresAt: notice.expiresAt,
           at: d.clock.now(),
         });
       } catch (error) {
@@ -180,6 +161,38 @@ export class Ordering {
       return this.#remember(this.#mint(ticketed, content, server.publicUrl, server.report.keySetVersion));
     }
     return undefined;
+  }
+
+  /**
+   * Sends `server` the notice of issuance for a new ticket of `order` (the allocation check);
+   * the notice when the server took a slot, undefined when it refused (slots full, draining,
+   * unreachable), in which case the next server is to be tried.
+   */
+  async #offerNotice(server: ServerView, order: OrderRecord, content: ContentRecord, heldBytes: number): Promise<Notice | undefined> {
+    const d = this.#d;
+    const serverId = server.serverId;
+    const now = d.clock.now();
+    const notBeforeS = Math.floor(now / 1000);
+    const notice: Notice = {
+      ticketId: newId(),
+      orderId: order.id,
+      contentId: content.id,
+      notBefore: notBeforeS * 1000,
+      expiresAt: (notBeforeS + d.config.ticketTtlS) * 1000,
+      holdUntil: now + d.config.holdS * 1000,
+      maxConnections: d.config.maxConnectionsPerTicket,
+      ...(heldBytes > 0 ? { heldBytes } : {}),
+    };
+    const sentAt = d.clock.now();
+    const outcome = await d.contentServers.sendNotice(serverId, server.controlUrl, notice);
+    if (outcome.kind === 'refused') {
+      d.metrics.noticesRefused.inc({ server: serverId, reason: outcome.code });
+      if (outcome.code === 'slots-full') d.servers.noteFull(serverId);
+      d.logger.debug({ serverId, orderId: order.id, reason: outcome.code }, 'notice refused; trying the next server');
+      return undefined;
+    }
+    d.servers.noteNotice(serverId, content.size, sentAt);
+    return notice;
   }
 
   /** The ticket of an order that is already ticketed: the one handed out, or the same claims sealed again. */
@@ -244,34 +257,15 @@ export class Ordering {
     for (const serverId of tryOrder) {
       const server = d.servers.get(serverId);
       if (!server) continue;
-      const now = d.clock.now();
-      const notBefore = Math.floor(now / 1000);
-      const expiresAt = notBefore + d.config.ticketTtlS;
-      const ticketId = newId();
-      const notice: Notice = {
-        ticketId,
-        orderId: order.id,
-        contentId: content.id,
-        notBefore: notBefore * 1000,
-        expiresAt: expiresAt * 1000,
-        holdUntil: now + d.config.holdS * 1000,
-        maxConnections: d.config.maxConnectionsPerTicket,
-        ...(heldBytes > 0 ? { heldBytes } : {}),
-      };
-      const sentAt = d.clock.now();
-      const outcome = await d.contentServers.sendNotice(serverId, server.controlUrl, notice);
-      if (outcome.kind === 'refused') {
-        d.metrics.noticesRefused.inc({ server: serverId, reason: outcome.code });
-        if (outcome.code === 'slots-full') d.servers.noteFull(serverId);
-        continue;
-      }
-      d.servers.noteNotice(serverId, content.size, sentAt);
+      const notice = await this.#offerNotice(server, order, content, heldBytes);
+      if (!notice) continue;
+      const ticketId = notice.ticketId;
       let replaced: OrderRecord | undefined;
       try {
         replaced = await d.db.orders.replaceTicket(
           order.id,
           claims.ticketId,
-          { serverId, ticketId, ticketNotBefore: notBefore * 1000, ticketExpiresAt: expiresAt * 1000, at: d.clock.now() },
+          { serverId, ticketId, ticketNotBefore: notice.notBefore, ticketExpiresAt: notice.expiresAt, at: d.clock.now() },
           MAX_TICKET_REPLACEMENTS,
         );
       } catch (error) {
