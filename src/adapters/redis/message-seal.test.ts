@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { Redis } from 'ioredis';
 import { REDIS_URL, requireRedis } from '../../../test/support/services.js';
 import { systemClock } from '../../core/clock.js';
 import type { Completion, LoadReport } from '../../core/control/messages.js';
@@ -96,4 +97,43 @@ test('on a sealed Redis channel nobody can speak for a server without its key', 
   await cs1.completions.append([genuine]);
   assert.ok(await eventually(() => recorded.length >= 1));
   assert.deepEqual(recorded, [genuine]);
+});
+
+test('a message that opens but is not what this version reads is ignored with an error, never thrown', async (t) => {
+  if (!(await requireRedis(t))) return;
+  const prefix = freshRedisPrefix();
+  const errors: string[] = [];
+  const base = { url: REDIS_URL, prefix, clock: systemClock, onError: (e: unknown) => errors.push(String(e)) };
+  // Unsealed, as on a trusted network: anyone on Redis can write these.
+  const board = new RedisLoadReportBoard(base);
+  const reception = new RedisControlChannel({ ...base, blockMs: 100 });
+  const server = new RedisControlChannel({ ...base, blockMs: 100 });
+  const raw = new Redis(REDIS_URL);
+  t.after(async () => {
+    for (const a of [board, reception, server]) await a.close();
+    raw.disconnect();
+    await dropRedisSpace(REDIS_URL, prefix);
+  });
+  const seen: number[] = [];
+  await board.subscribe((p) => seen.push(p.report.seq));
+  await server.serve('cs-1', async () => ({ kind: 'done' }));
+  const recorded: Completion[] = [];
+  await reception.completions.consume('reception-1', async (batch) => {
+    recorded.push(...batch);
+  }, { claimIdleMs: 60_000 });
+
+  for (const junk of ['u.not json', 'u.[1]', 'u.{}', 'u.{"report":null}']) {
+    await raw.publish(`${prefix}board:posted`, `cs-1 ${junk}`);
+    await raw.publish(`${prefix}ctl:to:cs-1`, junk);
+    await raw.xadd(`${prefix}ctl:completions`, '*', 's', 'cs-1', 'c', junk);
+  }
+  await board.post(report('cs-1', 7), 60_000);
+  assert.deepEqual(await reception.request('cs-1', { kind: 'withdraw-notice', ticketId: newId() }, 5000), { kind: 'done' });
+  const genuine: Completion = { ticketId: newId(), orderId: newId(), contentId: newId(), serverId: 'cs-1', outcome: 'completed', bytesDelivered: 1, at: Date.now() };
+  await server.completions.append([genuine]);
+  assert.ok(await eventually(() => recorded.length >= 1 && seen.length >= 1));
+  assert.deepEqual(recorded, [genuine]);
+  assert.deepEqual(seen, [7]);
+  assert.ok(errors.some((e) => /not a control request/.test(e)), errors.join('\n'));
+  assert.ok(errors.some((e) => /names another server or none/.test(e)), errors.join('\n'));
 });

@@ -65,3 +65,17 @@ export function openMessage(seal: MessageSeal | undefined, serverId: string, wir
   }
   return undefined;
 }
+
+/**
+ * The JSON value of an opened payload; undefined when it is not JSON. A message that passed its
+ * seal can still be one this version does not read (another version wrote it, or no seal is
+ * configured): it must be ignored with a warning, never thrown from a Redis event handler.
+ */
+export function parseMessage(payload: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(payload);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

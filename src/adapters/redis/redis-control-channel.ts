@@ -13,7 +13,7 @@ import type {
   ControlRequest,
 } from '../../ports/control-channel.js';
 import type { Unsubscribe } from '../../ports/shared-state-capabilities.js';
-import { openMessage, sealMessage } from './message-seal.js';
+import { openMessage, parseMessage, sealMessage } from './message-seal.js';
 import { DEFAULT_PREFIX, reportError, type RedisAdapterOptions } from './redis-adapter-options.js';
 import { closeRedis, openBlockingRedis, openRedis } from './redis-connection.js';
 import { processMarker, StoreLossWatch } from './store-loss-watch.js';
@@ -172,7 +172,7 @@ export class RedisControlChannel implements ControlChannel {
       sub.on('error', this.#onError);
       sub.on('message', (channel: string, message: string) => {
         if (channel === this.#replyChannel) this.#onReply(message);
-        else void this.#onRequest(channel, message);
+        else this.#onRequest(channel, message).catch(this.#onError);
       });
       return sub;
     });
@@ -188,7 +188,12 @@ export class RedisControlChannel implements ControlChannel {
       this.#onError(new Error(`an answer from ${waiting.serverId} failed its seal; ignored`));
       return;
     }
-    waiting.resolve(JSON.parse(payload) as ControlReply);
+    const reply = parseMessage(payload);
+    if (typeof reply?.['kind'] !== 'string') {
+      this.#onError(new Error(`an answer from ${waiting.serverId} is not a control reply; ignored`));
+      return;
+    }
+    waiting.resolve(reply as unknown as ControlReply);
   }
 
   async #onRequest(channel: string, message: string): Promise<void> {
@@ -200,7 +205,12 @@ export class RedisControlChannel implements ControlChannel {
       this.#onError(new Error(`a request to ${serverId} failed its seal; ignored`));
       return;
     }
-    const envelope = JSON.parse(payload) as RequestEnvelope;
+    const parsed = parseMessage(payload);
+    if (typeof parsed?.['id'] !== 'string' || typeof parsed['replyTo'] !== 'string' || typeof parsed['deadline'] !== 'number' || typeof parsed['request'] !== 'object' || parsed['request'] === null) {
+      this.#onError(new Error(`a request to ${serverId} is not a control request; ignored`));
+      return;
+    }
+    const envelope = parsed as unknown as RequestEnvelope;
     if (this.#o.clock.now() > envelope.deadline) return;
     let reply: ControlReply;
     try {
@@ -374,8 +384,8 @@ export class RedisControlChannel implements ControlChannel {
       this.#onError(new Error(`a completion from ${serverId} failed its seal; dropped`));
       return undefined;
     }
-    const completion = JSON.parse(payload) as Completion;
-    return completion.serverId === serverId ? completion : undefined;
+    const completion = parseMessage(payload);
+    return completion?.['serverId'] === serverId ? (completion as unknown as Completion) : undefined;
   }
 }
 

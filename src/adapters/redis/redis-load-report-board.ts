@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { LoadReport } from '../../core/control/messages.js';
 import type { LoadReportBoard, PostedReport, ReportListener } from '../../ports/load-report-board.js';
 import type { LostListener, SharedStateCapabilities, Unsubscribe } from '../../ports/shared-state-capabilities.js';
-import { openMessage, sealMessage } from './message-seal.js';
+import { openMessage, parseMessage, sealMessage } from './message-seal.js';
 import { DEFAULT_PREFIX, reportError, type RedisAdapterOptions } from './redis-adapter-options.js';
 import { closeRedis, openBlockingRedis, openRedis } from './redis-connection.js';
 import { RedisScript } from './redis-script.js';
@@ -162,12 +162,13 @@ export class RedisLoadReportBoard implements LoadReportBoard {
       this.#onError(new Error(`a load report for ${serverId} failed its seal; ignored`));
       return undefined;
     }
-    const posted = JSON.parse(payload) as PostedReport;
-    if (posted.report.serverId !== serverId) {
-      this.#onError(new Error(`a load report for ${serverId} names another server; ignored`));
+    const parsed = parseMessage(payload);
+    const report = parsed?.['report'];
+    if (typeof report !== 'object' || report === null || !('serverId' in report) || report.serverId !== serverId) {
+      this.#onError(new Error(`a load report for ${serverId} names another server or none; ignored`));
       return undefined;
     }
-    return posted;
+    return parsed as unknown as PostedReport;
   }
 
   #reportKey(serverId: string): string {
