@@ -74,6 +74,8 @@ export class Keyring {
     const epoch = this.#epochs.find((e) => e.kid === kid);
     if (!epoch) return undefined;
     if (epoch.retiresAt !== null && epoch.retiresAt <= this.#clock.now()) return 'retired';
+    // Not cached like mintingKey's: the server ID comes from a client's ticket, and a cache
+    // keyed on it would grow with whatever names clients make up.
     return deriveTicketKey(this.#root, kid, serverId);
   }
 
