@@ -301,7 +301,8 @@ export class ServerRegistry {
   #view(serverId: string, entry: Entry): ServerView {
     const ageMs = Math.max(0, this.#clock.now() - entry.receivedAt);
     const r = entry.report;
-    const slotsTaken = entry.fullSinceReport ? r.capacity : Math.max(0, r.slotsTaken + entry.recentNotices.length - entry.recentReleases.length);
+    const counted = Math.max(0, r.slotsTaken + entry.recentNotices.length - entry.recentReleases.length);
+    const slotsTaken = entry.fullSinceReport ? r.capacity : counted;
     const drainedSince = this.#drains.get(serverId) ?? null;
     const health = serverHealth({
       ageMs,
@@ -309,7 +310,7 @@ export class ServerRegistry {
       drainRequested: drainedSince !== null,
       serverDraining: r.draining,
       // fullSinceReport says another reception filled it, not that work is left here.
-      slotsTaken: Math.max(0, r.slotsTaken + entry.recentNotices.length - entry.recentReleases.length),
+      slotsTaken: counted,
       activeTransfers: r.activeTransfers,
     });
     return {
