@@ -78,6 +78,8 @@ describe('topology files', () => {
     assert.equal(plan.find((p) => p.name === 'reception-2')?.env['TESSERA_RECEPTION_ID'], 'reception-2');
     assert.equal(plan.find((p) => p.name === 'cs-1')?.env['TESSERA_DATABASE_URL'], undefined, 'content servers never see the database');
     assert.throws(() => parseTopology(JSON.stringify({ reception: { publicPort: 8080, controlPort: 9100 }, redisUrl: 'http://x', contentServers: servers }), 't.json'), /redisUrl/);
+    // The servers' own check (redis-url.ts): a database past 15 fails here, not at their start.
+    assert.throws(() => parseTopology(JSON.stringify({ reception: { publicPort: 8080, controlPort: 9100 }, redisUrl: 'redis://127.0.0.1:6379/16', contentServers: servers }), 't.json'), /redisUrl.*database number/);
   });
 
   it('refuses several receptions without an entry, a port used twice, and both forms at once', () => {

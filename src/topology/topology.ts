@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/env.js';
 import { isServerId } from '../core/ids.js';
+import { parseRedisUrl } from '../adapters/redis/redis-url.js';
 
 // What `tessera up` starts on one machine. The built-in default is one reception and three
 // content servers, all on loopback; a topology file (JSON) can describe any other mix. Several
@@ -101,8 +102,13 @@ export function parseTopology(text: string, source: string): Topology {
   if (t.databaseUrl !== undefined && (typeof t.databaseUrl !== 'string' || !/^(sqlite:|postgres(ql)?:\/\/)/.test(t.databaseUrl))) {
     throw new ConfigError(`${source} databaseUrl`, 'must be a sqlite: or postgres:// URL');
   }
-  if (t.redisUrl !== undefined && (typeof t.redisUrl !== 'string' || !/^rediss?:\/\/[^/]/.test(t.redisUrl))) {
-    throw new ConfigError(`${source} redisUrl`, 'must be a redis:// or rediss:// URL');
+  if (t.redisUrl !== undefined) {
+    if (typeof t.redisUrl !== 'string') throw new ConfigError(`${source} redisUrl`, 'must be a redis:// or rediss:// URL');
+    try {
+      parseRedisUrl(t.redisUrl);
+    } catch (error) {
+      throw new ConfigError(`${source} redisUrl`, (error as Error).message);
+    }
   }
   const contentServers = (t.contentServers as Record<string, unknown>[]).map((s, i) => {
     const where = `${source} contentServers[${i}]`;
