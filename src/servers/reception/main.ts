@@ -218,8 +218,10 @@ async function wireSharedState(
   /** The settings last sent to each server, and when: the same ones are not sent again for a while. */
   const sent = new Map<string, { key: string; at: number }>();
   const settingsOf = async (report: LoadReport, reply: LoadReportReply): Promise<LoadReportReply | undefined> => {
+    /** The server already holds these settings. */
+    const held = (s: LoadReportReply): boolean => s.keySet === undefined && s.drain === report.draining;
     let settings = reply;
-    if (settings.keySet === undefined && settings.drain === report.draining) return undefined;
+    if (held(settings)) return undefined;
     if (settings.keySet !== undefined) {
       // The server holds another key set than this reception: another reception may have
       // rotated the keys since this one last read them. Read them first, so two receptions
@@ -227,7 +229,7 @@ async function wireSharedState(
       await deps.keyring.refresh();
       const keySet = deps.keyring.keySetFor(report.serverId);
       settings = keySet.version === report.keySetVersion ? { drain: settings.drain } : { ...settings, keySet };
-      if (settings.keySet === undefined && settings.drain === report.draining) return undefined;
+      if (held(settings)) return undefined;
     }
     if (settings.drain !== report.draining) {
       // The server's drain differs from what this reception holds: another reception may have
@@ -237,7 +239,7 @@ async function wireSharedState(
       const version = servers.drainsVersion;
       servers.setDrains(await deps.db.drains.list(), version);
       settings = { ...settings, drain: servers.isDrained(report.serverId) };
-      if (settings.keySet === undefined && settings.drain === report.draining) return undefined;
+      if (held(settings)) return undefined;
     }
     return settings;
   };
