@@ -14,6 +14,7 @@ import { installProblemHandlers } from './http-errors.js';
 import type { CatalogueFiles } from './ingest.js';
 import type { Keyring } from './keyring.js';
 import type { ReceptionMetrics } from './metrics.js';
+import { unavailableOnFailure } from './ordering.js';
 import { PAGE_SECURITY_HEADERS } from './pages.js';
 import { contentJson } from './public-app.js';
 import type { Replication } from './replication.js';
@@ -277,7 +278,7 @@ export async function buildControlApp(deps: ControlAppDeps): Promise<FastifyInst
     requireAdmin(request);
     const id = knownServer(request.params.id);
     const wasDrained = deps.servers.isDrained(id);
-    const drain = await deps.db.drains.drain(id, deps.clock.now());
+    const drain = await unavailableOnFailure(() => deps.db.drains.drain(id, deps.clock.now()));
     deps.servers.drain(id, drain.since);
     if (!wasDrained) deps.logger.info({ serverId: id }, 'content server drained by the operator: no new tickets');
     statusStream.push();
@@ -287,7 +288,7 @@ export async function buildControlApp(deps: ControlAppDeps): Promise<FastifyInst
   app.delete<{ Params: { id: string } }>('/admin/servers/:id/drain', { schema: { params: serverParams } }, async (request) => {
     requireAdmin(request);
     const id = knownServer(request.params.id);
-    const changed = await deps.db.drains.undrain(id);
+    const changed = await unavailableOnFailure(() => deps.db.drains.undrain(id));
     deps.servers.undrain(id);
     if (changed) deps.logger.info({ serverId: id }, 'content server undrained by the operator: takes new tickets again');
     // A waiting client may now fit on this server.
