@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ContractReception } from '../src/client/testing/contract-reception.js';
 import { TicketFileServer } from '../src/client/testing/ticket-file-server.js';
+import { sha256 } from './support/sha256.js';
 
 // `tessera get` as a user runs it: the built CLI in its own process. First against servers
 // that follow the reception contract (always available), then against the real reception and
@@ -43,8 +44,6 @@ function tessera(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEn
     });
   });
 }
-
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 describe('tessera get against contract servers', () => {
   let files: TicketFileServer;

@@ -6,6 +6,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startCluster, type Cluster } from './support/cluster.js';
+import { waitFor } from './support/wait.js';
 
 // Fault: a client vanishes in the middle of a transfer — its process killed (SIGKILL; the kernel
 // resets the connection, there is unread data) or its socket reset. Its slot must come back
@@ -39,13 +40,16 @@ async function serverView(cluster: Cluster): Promise<ServerView> {
 }
 
 async function waitForView(cluster: Cluster, what: string, ok: (s: ServerView) => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const view = await serverView(cluster);
-    if (ok(view)) return;
-    if (Date.now() > deadline) throw new Error(`${what} not seen within ${timeoutMs} ms: ${JSON.stringify(view)}\n${(cluster.logs.get('cs-1') ?? []).slice(-10).join('\n')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  let last: ServerView | undefined;
+  await waitFor(
+    () => `${what}: ${JSON.stringify(last)}\n${(cluster.logs.get('cs-1') ?? []).slice(-10).join('\n')}`,
+    async () => {
+      last = await serverView(cluster);
+      return ok(last) ? true : undefined;
+    },
+    timeoutMs,
+    50,
+  );
 }
 
 async function ticketUrl(cluster: Cluster, contentId: string): Promise<string> {

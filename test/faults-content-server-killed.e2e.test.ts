@@ -1,12 +1,14 @@
 import * as assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { fetchContent, ReceptionClient, type FetchEvent } from '../src/client/index.js';
 import { CLI, startCluster, type Cluster } from './support/cluster.js';
+import { waitFor } from './support/wait.js';
+import { sha256 } from './support/sha256.js';
 
 // Fault: a content server is killed (SIGKILL) in the middle of a download. The client cannot
 // reach it any more, asks the reception for a replacement ticket for the same order
@@ -17,18 +19,7 @@ import { CLI, startCluster, type Cluster } from './support/cluster.js';
 const run = promisify(execFile);
 const RATE_BPS = 384 * 1024;
 const SIZE = 3 * 1024 * 1024 + 123;
-
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const WAIT_MS = 60_000;
 
 async function partBytes(path: string): Promise<number> {
   return stat(path).then((s) => s.size, () => 0);
@@ -87,8 +78,8 @@ describe('a content server killed mid-download', { timeout: 240_000 }, () => {
     const download = fetchContent(client, item.id, { outputPath: out, maxResumes: 2, backoffMs: 100, onEvent: (e) => events.push(e) });
     download.catch(() => undefined);
 
-    const first = await waitFor('the first ticket', () => tickets[0]);
-    await waitFor('a third of the item downloaded', async () => ((await partBytes(`${out}.part`)) > SIZE / 3 ? true : undefined));
+    const first = await waitFor('the first ticket', () => tickets[0], WAIT_MS);
+    await waitFor('a third of the item downloaded', async () => ((await partBytes(`${out}.part`)) > SIZE / 3 ? true : undefined), WAIT_MS);
     await cluster.kill(first.serverId, 'SIGKILL');
     const result = await download;
 
@@ -188,7 +179,7 @@ describe('a content server killed mid-download', { timeout: 240_000 }, () => {
     await waitFor('the order completed', async () => {
       const order = (await (await fetch(`${cluster.receptionUrl}/orders/${c.orderId}`)).json()) as { state: string };
       return order.state === 'completed' ? true : undefined;
-    });
+    }, WAIT_MS);
     await refused(c.orderId, { ticket: c.url }, 409, 'order-completed');
 
     const openapi = (await (await fetch(`${cluster.receptionUrl}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
@@ -204,8 +195,8 @@ describe('a content server killed mid-download', { timeout: 240_000 }, () => {
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
     try {
-      const serving = await waitFor('the ordered line', () => /content server (cs-\d+)/.exec(stderr)?.[1]);
-      await waitFor('a third of the item downloaded', async () => ((await partBytes(`${out}.part`)) > SIZE / 3 ? true : undefined));
+      const serving = await waitFor('the ordered line', () => /content server (cs-\d+)/.exec(stderr)?.[1], WAIT_MS);
+      await waitFor('a third of the item downloaded', async () => ((await partBytes(`${out}.part`)) > SIZE / 3 ? true : undefined), WAIT_MS);
       await cluster.kill(serving, 'SIGKILL');
       const code = await exited;
       assert.equal(code, 0, stderr);

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { freePort, startCluster, type Cluster } from './support/cluster.js';
+import { waitFor } from './support/wait.js';
 
 // Fault: PostgreSQL stops under a running reception. Orders are refused with 503 problem+json
 // `unavailable` and a Retry-After, nothing is half-written, and once PostgreSQL is back orders
@@ -210,12 +211,16 @@ async function outage(c: Cluster, postgres: OwnPostgres, contentId: string): Pro
 
 /** Orders until one is accepted: the pool reconnects on its own, within a deadline. */
 async function waitForOrder(cluster: Cluster, contentId: string, timeoutMs = 60_000): Promise<Answer> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const answer = await order(cluster, contentId);
-    if (answer.status === 201) return answer;
-    assert.equal(answer.status, 503, JSON.stringify(answer.body));
-    if (Date.now() > deadline) throw new Error(`no order accepted within ${timeoutMs} ms after PostgreSQL came back: ${JSON.stringify(answer.body)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  let last: Answer | undefined;
+  return waitFor(
+    () => `an order accepted after PostgreSQL came back: ${JSON.stringify(last?.body)}`,
+    async () => {
+      last = await order(cluster, contentId);
+      if (last.status === 201) return last;
+      assert.equal(last.status, 503, JSON.stringify(last.body));
+      return undefined;
+    },
+    timeoutMs,
+    200,
+  );
 }

@@ -1,17 +1,18 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NGINX_BINARY } from '../src/topology/nginx-entry.js';
 import { startCluster, type Cluster } from './support/cluster.js';
+import { waitFor } from './support/wait.js';
+import { sha256 } from './support/sha256.js';
 
 // Two receptions behind the nginx entry that `tessera up` starts for a topology with several
 // receptions, sharing one SQLite database; three content servers report to both. Real
 // processes, real nginx, curl for the downloads.
 
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const haveNginx = existsSync(NGINX_BINARY);
 if (!haveNginx) {
   const message = `\n*** ${NGINX_BINARY} not found: the multi-reception tests need nginx (apt-get install nginx-light) ***\n`;
@@ -59,8 +60,7 @@ describe('several receptions behind the nginx entry', { skip: !haveNginx }, () =
 
   test('every content server reports to both receptions', async () => {
     for (const r of cluster.topology.receptions) {
-      const deadline = Date.now() + 10_000;
-      while ((await liveServersSeenBy(r.controlPort, token)) < 3 && Date.now() < deadline) await new Promise((x) => setTimeout(x, 100));
+      await waitFor(`3 live servers seen by the reception on ${r.controlPort}`, async () => ((await liveServersSeenBy(r.controlPort, token)) >= 3 ? true : undefined), 10_000);
       assert.equal(await liveServersSeenBy(r.controlPort, token), 3);
     }
   });
@@ -77,14 +77,15 @@ describe('several receptions behind the nginx entry', { skip: !haveNginx }, () =
     // Any reception reads any order: ask each one directly for every order.
     for (const r of cluster.topology.receptions) {
       for (const id of ids) {
-        const deadline = Date.now() + 10_000;
         let state = '';
-        while (Date.now() < deadline) {
-          state = ((await (await fetch(`http://127.0.0.1:${r.publicPort}/orders/${id}`)).json()) as { state: string }).state;
-          if (state === 'completed') break;
-          await new Promise((x) => setTimeout(x, 100));
-        }
-        assert.equal(state, 'completed', `order ${id} as seen by the reception on ${r.publicPort}`);
+        await waitFor(
+          () => `order ${id} completed as seen by the reception on ${r.publicPort} (it is ${state})`,
+          async () => {
+            state = ((await (await fetch(`http://127.0.0.1:${r.publicPort}/orders/${id}`)).json()) as { state: string }).state;
+            return state === 'completed' ? true : undefined;
+          },
+          10_000,
+        );
       }
     }
   });

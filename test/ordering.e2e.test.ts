@@ -1,17 +1,16 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { rotateKeys } from '../src/cli/admin-client.js';
 import { CLI, startCluster, type Cluster } from './support/cluster.js';
+import { sha256 } from './support/sha256.js';
 
 // The whole product on loopback: a reception and three content servers as real processes,
 // driven by curl, the tessera CLI and plain HTTP.
-
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 interface Placed {
   order: { id: string; state: string };

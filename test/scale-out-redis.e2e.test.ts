@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +11,8 @@ import { dropRedisSpace, freshRedisPrefix } from '../src/adapters/redis/testing/
 import { NGINX_BINARY } from '../src/topology/nginx-entry.js';
 import { freePort, startCluster, type Cluster } from './support/cluster.js';
 import { freshPostgresSchema, REDIS_URL, requirePostgres, requireRedis } from './support/services.js';
+import { waitFor } from './support/wait.js';
+import { sha256 } from './support/sha256.js';
 
 // Scaling out with real processes (issue 5, docs/scale-out.md): two receptions behind the nginx
 // entry and content servers sharing PostgreSQL and Redis (TESSERA_REDIS_URL). Load reports on
@@ -20,7 +22,6 @@ import { freshPostgresSchema, REDIS_URL, requirePostgres, requireRedis } from '.
 // test files; the Redis-restart case starts a redis-server of its own (the machine's is not
 // ours to restart).
 
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const haveNginx = existsSync(NGINX_BINARY);
 const haveRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 
@@ -55,16 +56,6 @@ function orderIdOf(answer: Answer): string {
 function curl(url: string, file: string): { code: string; stderr: string } {
   const result = spawnSync('curl', ['-sS', '-o', file, '-w', '%{http_code}', url], { encoding: 'utf8' });
   return { code: result.stdout, stderr: result.stderr };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function orderStates(url: string, ids: readonly string[]): Promise<Map<string, { state: string; queueSeq: number | null; ticketId: string | null; reason: string | null }>> {
@@ -106,7 +97,7 @@ async function kill9(child: ChildProcess): Promise<void> {
  * slots (a previous case's downloads free theirs once delivered) and an empty line.
  */
 async function takeEverySlot(c: Cluster, contentId: string, slots: number): Promise<Answer[]> {
-  await until('every slot free, as both receptions see it', async () => {
+  await waitFor('every slot free, as both receptions see it', async () => {
     for (const r of c.topology.receptions) {
       const response = await fetch(`http://127.0.0.1:${r.controlPort}/admin/servers`, { headers: { authorization: `Bearer ${c.admin.token}` } });
       const { servers } = (await response.json()) as { servers: { live: boolean; slotsTaken: number }[] };
@@ -164,7 +155,7 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
       const c = cluster;
       // Both receptions see every content server, though no server was given a reception's HTTP address to use.
       for (const r of c.topology.receptions) {
-        await until(`reception :${r.controlPort} to see 3 servers`, async () => {
+        await waitFor(`reception :${r.controlPort} to see 3 servers`, async () => {
           const response = await fetch(`http://127.0.0.1:${r.controlPort}/admin/servers`, { headers: { authorization: `Bearer ${c.admin.token}` } });
           const { servers } = (await response.json()) as { servers: { live: boolean }[] };
           return servers.filter((s) => s.live).length === 3 ? true : undefined;
@@ -181,7 +172,7 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
         ids.push(orderIdOf(answer));
       }
       const url = schema.url;
-      await until('every order completed in PostgreSQL', async () => {
+      await waitFor('every order completed in PostgreSQL', async () => {
         const states = await orderStates(url, ids);
         return [...states.values()].every((s) => s.state === 'completed') && states.size === ids.length ? true : undefined;
       });
@@ -207,7 +198,7 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
       const first = curl(url, join(c.dataDir, 'ledger-1.bin'));
       assert.equal(first.code, '200', first.stderr);
       // Used up where it was served.
-      await until('the ticket to be refused where it was used', async () => (curl(url, join(c.dataDir, 'ledger-x.bin')).code === '410' ? true : undefined));
+      await waitFor('the ticket to be refused where it was used', async () => (curl(url, join(c.dataDir, 'ledger-x.bin')).code === '410' ? true : undefined));
 
       // A second process of the same server ID (notice mode optional: it has no notice for the
       // ticket, so only the ledger can tell it the ticket is used up).
@@ -218,7 +209,7 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
       const twinUrl = `http://127.0.0.1:${twinPublic}${original.pathname}`;
       try {
         // The twin gets its keys from a reception over the channel, then refuses the ticket.
-        const code = await until('the twin to judge the ticket', async () => {
+        const code = await waitFor('the twin to judge the ticket', async () => {
           const got = curl(twinUrl, join(c.dataDir, 'ledger-twin.bin')).code;
           return got === '410' || got === '200' ? got : undefined;
         });
@@ -229,7 +220,7 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
 
       // The server itself restarted: its own table is gone, the ledger still has the ticket.
       await c.restart(serverId);
-      const code = await until('the restarted server to judge the ticket', async () => {
+      const code = await waitFor('the restarted server to judge the ticket', async () => {
         const got = curl(url, join(c.dataDir, 'ledger-restart.bin')).code;
         return got === '410' || got === '200' ? got : undefined;
       });
@@ -251,7 +242,7 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
       const drain = await fetch(`${c.admin.controlUrl}/admin/servers/cs-3/drain`, { method: 'PUT', headers: { authorization: `Bearer ${c.admin.token}` } });
       assert.equal(drain.status, 200, await drain.text());
       // "drained" needs the server itself to report that it applied the drain: it got it over the channel.
-      await until('cs-3 drained as both receptions see it', () => everywhere('cs-3', 'drained'));
+      await waitFor('cs-3 drained as both receptions see it', () => everywhere('cs-3', 'drained'));
       for (let i = 0; i < 6; i++) {
         const answer = await post(c.receptionUrl, { contentId: item.id });
         assert.equal(answer.status, 201, JSON.stringify(answer.body));
@@ -261,7 +252,7 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
       assert.equal(await everywhere('cs-3', 'drained'), true, 'a reception undid the drain');
       const undrain = await fetch(`${c.admin.controlUrl}/admin/servers/cs-3/drain`, { method: 'DELETE', headers: { authorization: `Bearer ${c.admin.token}` } });
       assert.equal(undrain.status, 200, await undrain.text());
-      await until('cs-3 healthy again as both receptions see it', () => everywhere('cs-3', 'healthy'));
+      await waitFor('cs-3 healthy again as both receptions see it', () => everywhere('cs-3', 'healthy'));
     });
 
     test("a ticket replaced after its content server died is refused by that server when it comes back (the reception's revocation in the ledger)", async (t) => {
@@ -286,7 +277,7 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
       // The old server comes back with nothing in memory (notice mode optional: it would serve
       // any valid ticket); only the ledger tells it the old ticket was revoked.
       await c.restart(old.serverId);
-      const code = await until('the restarted server to judge the replaced ticket', async () => {
+      const code = await waitFor('the restarted server to judge the replaced ticket', async () => {
         const status = curl(old.url, join(c.dataDir, 'revoked.bin')).code;
         return status === '410' || status === '200' ? status : undefined;
       });
@@ -411,7 +402,7 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
       // Every order reception-1 accepted is in the database and ends completed (or expired).
       const ids = [...rush, ...held].map(orderIdOf);
       const url = schema.url;
-      const final = await until(
+      const final = await waitFor(
         'every order of the dead reception to end',
         async () => {
           const states = await orderStates(url, ids);
@@ -449,7 +440,7 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
         assert.equal(before.status, 201, JSON.stringify(before.body));
         const used = ticketOf(before);
         assert.equal(curl(used.url, join(c.dataDir, 'before.bin')).code, '200');
-        await until('the ticket to be used up', async () => (curl(used.url, join(c.dataDir, 'x.bin')).code === '410' ? true : undefined));
+        await waitFor('the ticket to be used up', async () => (curl(used.url, join(c.dataDir, 'x.bin')).code === '410' ? true : undefined));
 
         // Clients waiting in line across the restart: both slots held by orders nobody fetches
         // (released after TESSERA_HOLD_S), three clients in line.
@@ -503,7 +494,7 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
         for (const a of [...held, ...admitted]) curl(ticketOf(a).url, join(c.dataDir, 'line.bin'));
 
         // Service resumes by itself: orders are placed and served again.
-        const after = await until(
+        const after = await waitFor(
           'an order to be placed and served after the restart',
           async () => {
             const answer = await post(c.receptionUrl, { contentId: item.id });
@@ -515,13 +506,13 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
         );
         assert.equal(sha256(readFileSync(join(c.dataDir, 'after.bin'))), sha256(bytes));
         const url = schema.url;
-        await until('the order after the restart to be completed', async () => ((await orderStates(url, [orderIdOf(after)])).get(orderIdOf(after))?.state === 'completed' ? true : undefined), 30_000);
+        await waitFor('the order after the restart to be completed', async () => ((await orderStates(url, [orderIdOf(after)])).get(orderIdOf(after))?.state === 'completed' ? true : undefined), 30_000);
 
         // The used ticket: refused where it was used, and — once its server refilled the
         // emptied ledger — by that server restarted, which only the ledger can tell.
         assert.equal(curl(used.url, join(c.dataDir, 'again.bin')).code, '410');
         await c.restart(used.serverId);
-        const code = await until('the restarted server to judge the old ticket', async () => {
+        const code = await waitFor('the restarted server to judge the old ticket', async () => {
           const got = curl(used.url, join(c.dataDir, 'restarted.bin')).code;
           return got === '410' || got === '200' ? got : undefined;
         });

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import type { ServerStatus, StatusSnapshot } from '../src/core/control/messages.js';
 import { NGINX_BINARY } from '../src/topology/nginx-entry.js';
 import { CLI, startCluster, type Cluster } from './support/cluster.js';
+import { waitFor } from './support/wait.js';
 
 // Load monitoring and drains with real processes (R2): a reception and two content servers on
 // loopback; servers are killed, restarted, drained and undrained with the tessera CLI while a
@@ -38,15 +39,18 @@ async function server(cluster: Cluster, id: string): Promise<ServerStatus> {
 }
 
 /** Polls the status until `done` holds for server `id`; every look must be consistent with the server's bound. */
-async function waitFor(cluster: Cluster, id: string, what: string, done: (s: ServerStatus) => boolean, timeoutMs = 20_000): Promise<ServerStatus> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await server(cluster, id);
-    assertConsistent(s);
-    if (done(s)) return s;
-    if (Date.now() > deadline) throw new Error(`${id} never became ${what}: ${JSON.stringify(s)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+async function waitForServer(cluster: Cluster, id: string, what: string, done: (s: ServerStatus) => boolean, timeoutMs = 20_000): Promise<ServerStatus> {
+  let last: ServerStatus | undefined;
+  return waitFor(
+    () => `${id} to become ${what}: ${JSON.stringify(last)}`,
+    async () => {
+      last = await server(cluster, id);
+      assertConsistent(last);
+      return done(last) ? last : undefined;
+    },
+    timeoutMs,
+    50,
+  );
 }
 
 /** The bound holds at every look: a server silent past its bound is stale, and only then. */
@@ -164,7 +168,7 @@ describe('a content server that stops reporting', { timeout: 120_000 }, () => {
     }
 
     await cluster.kill('cs-2');
-    const stale = await waitFor(cluster, 'cs-2', 'stale', (s) => s.health === 'stale');
+    const stale = await waitForServer(cluster, 'cs-2', 'stale', (s) => s.health === 'stale');
     assert.ok(stale.reportAgeMs > stale.staleAfterMs);
     assert.equal(stale.slotsTaken, 0, 'its last report showed free slots');
 
@@ -177,7 +181,7 @@ describe('a content server that stops reporting', { timeout: 120_000 }, () => {
     assert.equal(await noticesRefused(cluster, 'cs-2'), 0, 'no notice was ever sent to the silent server');
 
     await cluster.restart('cs-2');
-    const back = await waitFor(cluster, 'cs-2', 'healthy again', (s) => s.health === 'healthy');
+    const back = await waitForServer(cluster, 'cs-2', 'healthy again', (s) => s.health === 'healthy');
     assert.equal(back.reportSeq >= 1, true);
     const c = await ticketOn(cluster, contentId);
     assert.equal(c.ticket.serverId, 'cs-2', 'cs-1 is full, so a restarted cs-2 takes the order');
@@ -264,7 +268,7 @@ describe('tessera drain and undrain', { timeout: 180_000 }, () => {
     assert.equal(await waited, 0);
     assert.match(waitOut, new RegExp(`${x} has finished its transfers: it can be stopped now`));
 
-    const done = await waitFor(cluster, x, 'drained, as the content server itself says', (s) => s.health === 'drained' && s.drain?.acknowledged === true);
+    const done = await waitForServer(cluster, x, 'drained, as the content server itself says', (s) => s.health === 'drained' && s.drain?.acknowledged === true);
     assert.equal(done.activeTransfers, 0);
 
     const table = await tessera(cluster, ['status', '--once']);
@@ -279,7 +283,7 @@ describe('tessera drain and undrain', { timeout: 180_000 }, () => {
 
     await cluster.restart('reception');
     await cluster.waitForServers(2);
-    const kept = await waitFor(cluster, x, 'reported again after the restart', (s) => s.reportSeq > done.reportSeq);
+    const kept = await waitForServer(cluster, x, 'reported again after the restart', (s) => s.reportSeq > done.reportSeq);
     assert.equal(kept.drain?.by, 'operator', 'the drain was read back from the database');
     assert.equal(kept.health, 'drained');
     assert.equal((await order(cluster, item.id)).status, 503, `still no ticket for ${x} after the restart`);
@@ -288,7 +292,7 @@ describe('tessera drain and undrain', { timeout: 180_000 }, () => {
     assert.equal(undrained.code, 0, undrained.stderr);
     assert.match(undrained.stdout, new RegExp(`^${x} undrained: it takes new tickets again`));
     assert.match((await tessera(cluster, ['undrain', x])).stdout, /was not drained; nothing changed/);
-    await waitFor(cluster, x, 'healthy', (s) => s.health === 'healthy' && s.drain === null);
+    await waitForServer(cluster, x, 'healthy', (s) => s.health === 'healthy' && s.drain === null);
     const e = await ticketOn(cluster, item.id);
     assert.equal(e.ticket.serverId, x, `${y} is full, so the undrained ${x} takes the order`);
   });
@@ -321,7 +325,7 @@ describe('a drain with two receptions on one database', { skip: !existsSync(NGIN
     const drained = await tessera(one.control, ['drain', 'cs-1']);
     assert.equal(drained.code, 0, drained.stderr);
     // The second reception learns it from the shared database (or from cs-1's own report).
-    await waitFor(two.control, 'cs-1', 'drained as the second reception sees it', (s) => s.drain?.by === 'operator' && s.drain.acknowledged);
+    await waitForServer(two.control, 'cs-1', 'drained as the second reception sees it', (s) => s.drain?.by === 'operator' && s.drain.acknowledged);
     const viaTwo = { ...two.control, receptionUrl: two.publicUrl } as Cluster;
     const a = await ticketOn(viaTwo, contentId);
     const b = await ticketOn(viaTwo, contentId);
@@ -330,8 +334,8 @@ describe('a drain with two receptions on one database', { skip: !existsSync(NGIN
 
     const undrained = await tessera(two.control, ['undrain', 'cs-1']);
     assert.equal(undrained.code, 0, undrained.stderr);
-    await waitFor(one.control, 'cs-1', 'healthy as the first reception sees it', (s) => s.health === 'healthy');
-    await waitFor(two.control, 'cs-1', 'healthy as the second reception sees it', (s) => s.health === 'healthy');
+    await waitForServer(one.control, 'cs-1', 'healthy as the first reception sees it', (s) => s.health === 'healthy');
+    await waitForServer(two.control, 'cs-1', 'healthy as the second reception sees it', (s) => s.health === 'healthy');
     const viaOne = { ...one.control, receptionUrl: one.publicUrl } as Cluster;
     assert.equal((await ticketOn(viaOne, contentId)).ticket.serverId, 'cs-1', 'cs-2 is full, so the undrained cs-1 takes the order');
   });

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { placeOrderAdmitted, ReceptionClient } from '../src/client/index.js';
 import { NGINX_BINARY } from '../src/topology/nginx-entry.js';
 import { startCluster, type Cluster } from './support/cluster.js';
+import { waitFor } from './support/wait.js';
 
 // The waiting line with real processes: one content server with one slot, a client holding
 // it with a paused download, and others waiting, coming back, losing their place, and
@@ -53,14 +54,16 @@ function holdSlot(url: string): Promise<{ finish: () => Promise<number> }> {
 
 /** Waits until the reception sees every slot free (a finished download frees its slot once the content server has evidence the client got the bytes). */
 async function waitForFreeSlots(cluster: Cluster, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const response = await fetch(`${cluster.admin.controlUrl}/admin/servers`, { headers: { authorization: `Bearer ${cluster.admin.token}` } });
-    const { servers } = (await response.json()) as { servers: { live: boolean; slotsTaken: number }[] };
-    if (servers.every((s) => s.live && s.slotsTaken === 0)) return;
-    if (Date.now() > deadline) throw new Error(`slots still taken: ${JSON.stringify(servers)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  let servers: { live: boolean; slotsTaken: number }[] = [];
+  await waitFor(
+    () => `every slot free: ${JSON.stringify(servers)}`,
+    async () => {
+      const response = await fetch(`${cluster.admin.controlUrl}/admin/servers`, { headers: { authorization: `Bearer ${cluster.admin.token}` } });
+      ({ servers } = (await response.json()) as { servers: { live: boolean; slotsTaken: number }[] });
+      return servers.every((s) => s.live && s.slotsTaken === 0) ? true : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /**
@@ -279,13 +282,16 @@ describe('two receptions sharing one database drain one line', { timeout: 180_00
       );
       assert.equal(new Set(placed.map((p) => p.order.id)).size, 24);
       assert.deepEqual(statuses.filter((s) => s !== 201 && s !== 503), [], 'only tickets and places in line');
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const states = await Promise.all(placed.map(async (p) => ((await (await fetch(`${urls[0] as string}/orders/${p.order.id}`)).json()) as { state: string }).state));
-        if (states.every((s) => s === 'completed')) break;
-        if (Date.now() > deadline) assert.fail(`not all completed: ${states.join(' ')}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      let states: string[] = [];
+      await waitFor(
+        () => `every order completed: ${states.join(' ')}`,
+        async () => {
+          states = await Promise.all(placed.map(async (p) => ((await (await fetch(`${urls[0] as string}/orders/${p.order.id}`)).json()) as { state: string }).state));
+          return states.every((s) => s === 'completed') ? true : undefined;
+        },
+        30_000,
+        200,
+      );
     } finally {
       await two.stop();
     }

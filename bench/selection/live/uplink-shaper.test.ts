@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../../test/support/cluster.js';
+import { waitFor } from '../../../test/support/wait.js';
 import { DOWNLINK_HEADER, UplinkShaper } from './uplink-shaper.js';
 
 // The shaper relays real TCP on loopback. What is checked: the bytes arrive whole and in
@@ -64,8 +65,7 @@ describe('uplink shaper', () => {
     await done;
     assert.ok(Buffer.concat(chunks).equals(payload));
     assert.match(serverSide.requests[0] ?? '', new RegExp(`${DOWNLINK_HEADER}: 5000000`));
-    const deadline = Date.now() + 5000;
-    while (serverSide.ends === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the server to see the client side end', () => (serverSide.ends > 0 ? true : undefined));
     assert.equal(serverSide.ends, 1, 'the server saw the client side end');
     assert.equal(serverSide.resets, 0, 'and no reset');
     assert.deepEqual(shaper.sentBytes(), [payload.length]);
