@@ -384,7 +384,10 @@ describe('scale-out on PostgreSQL and Redis, real processes', { timeout: 300_000
       const held = await fillSlots(c);
       // A rush on reception-1: every client gets a place in line there.
       const rush = await Promise.all(Array.from({ length: 10 }, () => post(receptionUrl(0), { contentId: item.id })));
-      for (const answer of rush) assert.equal(answer.status, 503, JSON.stringify(answer.body));
+      for (const answer of rush) {
+        assert.equal(answer.status, 503, JSON.stringify(answer.body));
+        assert.equal(answer.body['code'], 'all-servers-busy', `${JSON.stringify(answer.body)}\n${logsOf(c, 'reception-1')}`);
+      }
       await c.kill('reception-1', 'SIGKILL');
       // Its clients come back through the entry (nginx takes the dead reception out) and keep
       // their places: nobody is told queue-place-lost; each is admitted in turn.
