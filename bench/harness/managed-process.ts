@@ -62,6 +62,22 @@ export function startProcess(options: StartOptions): ManagedProcess {
   return managed;
 }
 
+/**
+ * Sends `signal` to `child` and waits for it to exit, killing it after `graceMs` if it has not
+ * by then. At once when it has already exited.
+ */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const force = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}
+
 /** Stops every process still running that this bench started, one by one, by pid. */
 export async function stopAll(): Promise<void> {
   for (const p of [...running].reverse()) await p.stop();

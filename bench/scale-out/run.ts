@@ -12,6 +12,7 @@ import { ensureRootSecretFile } from '../../src/config/secret.js';
 import { adminToken } from '../../src/servers/reception/control-app.js';
 import type { Topology } from '../../src/topology/topology.js';
 import { writeBlock } from '../docs-block.js';
+import { stopChild } from '../harness/managed-process.js';
 import { summarizeCpuProfiles } from '../harness/cpu-profile.js';
 import { machineInfo } from '../harness/machine.js';
 import { waitForQuiet } from '../harness/measure.js';
@@ -172,17 +173,8 @@ function startUp(topologyFile: string, dataDir: string, env: NodeJS.ProcessEnv):
   });
 }
 
-async function stopUp(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  await new Promise<void>((done) => {
-    const force = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('exit', () => {
-      clearTimeout(force);
-      done();
-    });
-    child.kill('SIGINT');
-  });
-}
+/** `tessera up` stops its processes on SIGINT, as after Ctrl-C. */
+const stopUp = (child: ChildProcess): Promise<void> => stopChild(child, 'SIGINT', 20_000);
 
 async function liveServers(target: AdminTarget): Promise<number> {
   const response = await fetch(`${target.controlUrl}/admin/servers`, { headers: { authorization: `Bearer ${target.token}` } });

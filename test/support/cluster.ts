@@ -1,31 +1,25 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stopChild } from '../../bench/harness/managed-process.js';
+import { freePorts } from '../../bench/harness/net.js';
 import { ensureRootSecretFile } from '../../src/config/secret.js';
 import { adminToken } from '../../src/servers/reception/control-app.js';
 import { processPlan, type ProcessSpec } from '../../src/topology/process-plan.js';
 import { spawnProcess } from '../../src/topology/spawn-process.js';
 import { publicPortOf, type Topology } from '../../src/topology/topology.js';
 import { addContent, type AdminTarget } from '../../src/cli/admin-client.js';
+import { waitHealthy } from '../../src/cli/commands/up.js';
+import { waitFor } from './wait.js';
 
 // A real topology for integration tests: a reception and content servers, each its own
 // process started with `tessera serve`, on free loopback ports, with a temporary data dir.
 
 export const CLI = join(process.cwd(), 'dist/src/cli/tessera.js');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+// One port finder for the tests and the benches.
+export { freePort } from '../../bench/harness/net.js';
 
 export interface ClusterOptions {
   readonly servers?: number;
@@ -62,38 +56,27 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not healthy after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tessera-test-'));
   const count = options.servers ?? 3;
+  const receptions = options.receptions ?? 1;
+  // Every port at once, all held until each is found: no two processes get the same one.
+  const ports = await freePorts(2 * receptions + (receptions > 1 ? 1 : 0) + 2 * count);
+  const port = (): number => ports.pop() as number;
   const topology: Topology = {
     host: '127.0.0.1',
-    receptions: await Promise.all(Array.from({ length: options.receptions ?? 1 }, async () => ({ publicPort: await freePort(), controlPort: await freePort() }))),
-    ...((options.receptions ?? 1) > 1 ? { entry: { publicPort: await freePort(), balancer: 'nginx' as const } } : {}),
+    receptions: Array.from({ length: receptions }, () => ({ publicPort: port(), controlPort: port() })),
+    ...(receptions > 1 ? { entry: { publicPort: port(), balancer: 'nginx' as const } } : {}),
     ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
     ...(options.redisUrl === undefined ? {} : { redisUrl: options.redisUrl }),
-    contentServers: await Promise.all(
-      Array.from({ length: count }, async (_, i) => ({
-        id: `cs-${i + 1}`,
-        publicPort: await freePort(),
-        controlPort: await freePort(),
-        capacity: options.capacity ?? 4,
-        area: 'local',
-        cost: i + 1,
-      })),
-    ),
+    contentServers: Array.from({ length: count }, (_, i) => ({
+      id: `cs-${i + 1}`,
+      publicPort: port(),
+      controlPort: port(),
+      capacity: options.capacity ?? 4,
+      area: 'local',
+      cost: i + 1,
+    })),
   };
   const secretFile = join(dataDir, 'secret.key');
   const root = ensureRootSecretFile(secretFile);
@@ -130,26 +113,21 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       return (response.json as { content: { id: string; sha256: string; size: number; fileName: string } }).content;
     },
     async waitForServers(n, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const response = await fetch(`${admin.controlUrl}/admin/servers`, { headers: { authorization: `Bearer ${admin.token}` } });
-        const { servers } = (await response.json()) as { servers: { live: boolean }[] };
-        if (servers.filter((s) => s.live).length >= n) return;
-        if (Date.now() > deadline) throw new Error(`only ${servers.filter((s) => s.live).length} of ${n} servers live`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      let live = 0;
+      await waitFor(
+        () => `${n} servers live (${live} are)`,
+        async () => {
+          const response = await fetch(`${admin.controlUrl}/admin/servers`, { headers: { authorization: `Bearer ${admin.token}` } });
+          const { servers } = (await response.json()) as { servers: { live: boolean }[] };
+          live = servers.filter((s) => s.live).length;
+          return live >= n ? true : undefined;
+        },
+        timeoutMs,
+      );
     },
     async kill(name, signal = 'SIGKILL') {
       const child = processes.get(name);
-      if (!child || child.exitCode !== null || child.signalCode !== null) return;
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => child.kill('SIGKILL'), 5000);
-        child.once('exit', () => {
-          clearTimeout(force);
-          resolve();
-        });
-        child.kill(signal);
-      });
+      if (child) await stopChild(child, signal);
     },
     async restart(name) {
       const spec = specs.get(name);

@@ -11,6 +11,7 @@ import { processPlan, type ProcessSpec } from '../../../src/topology/process-pla
 import { spawnProcess } from '../../../src/topology/spawn-process.js';
 import type { Topology } from '../../../src/topology/topology.js';
 import { CLI, freePort } from '../../../test/support/cluster.js';
+import { stopChild } from '../../harness/managed-process.js';
 import type { ServerSpec } from '../sim/scenario.js';
 import { costOf } from './live-scenario.js';
 import { waitHealthy } from '../../../src/cli/commands/up.js';
@@ -52,18 +53,6 @@ export interface LiveCluster {
 
 const DNS_CAPACITY = 100_000;
 
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  await new Promise<void>((resolve) => {
-    const force = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 export async function startLiveCluster(fleet: readonly ServerSpec[]): Promise<LiveCluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tessera-selection-live-'));
@@ -184,12 +173,12 @@ export async function startLiveCluster(fleet: readonly ServerSpec[]): Promise<Li
       }
     },
     async stopReceptions() {
-      await Promise.all([...receptionProcs.values()].map(stopChild));
+      await Promise.all([...receptionProcs.values()].map((child) => stopChild(child)));
       receptionProcs.clear();
     },
     async stopSetup() {
       await cluster.stopReceptions();
-      await Promise.all([...contentProcs.values()].map(stopChild));
+      await Promise.all([...contentProcs.values()].map((child) => stopChild(child)));
       contentProcs.clear();
       if (entryProc) await stopChild(entryProc);
       entryProc = undefined;
