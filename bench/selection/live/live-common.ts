@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { addContent } from '../../../src/cli/admin-client.js';
 import { makeClients } from '../sim/clients.js';
@@ -39,6 +40,9 @@ export function simFigures(workload: LiveWorkloadName, receptions: number, inter
     noticesRefused: mean((r) => r.noticesRefused),
   };
 }
+
+/** The 1-, 5- and 15-minute load averages, as a run records them. */
+export const loadAverage = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 export function commitOf(): string {
   try {

@@ -1,11 +1,12 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parsePolicyName } from '../../../src/core/selection/parse-policy-name.js';
 import { policyNames, type PolicyName } from '../../../src/core/selection/policy-name.js';
 import { NGINX_BINARY } from '../../../src/topology/nginx-entry.js';
 import { writeBlock } from '../../docs-block.js';
-import { addItems, commitOf, liveClients, simFigures } from './live-common.js';
+import { cpuModel } from '../../harness/machine.js';
+import { addItems, commitOf, liveClients, loadAverage, simFigures } from './live-common.js';
 import { startLiveCluster, type SetupOptions } from './live-cluster.js';
 import { liveFleet, liveWorkloads } from './live-scenario.js';
 import { repeatGoals, repeatGoalTable, repeatGrid, repeatRankings, repeatRankingTable, RepeatTable, type RepeatCell, type RepeatRun } from './repeat-report.js';
@@ -34,12 +35,11 @@ const { values } = parseArgs({
 const reps = Number(values.reps);
 if (!Number.isInteger(reps) || reps < 2 || reps > 20) throw new TypeError(`--reps must be a whole number from 2 to 20, not ${values.reps}`);
 
-const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 async function runAll(): Promise<RepeatRun> {
   if (!existsSync(NGINX_BINARY)) throw new Error(`${NGINX_BINARY} not found: four receptions run behind the nginx entry (apt-get install nginx-light)`);
   const started = performance.now();
-  const loadAtStart = load();
+  const loadAtStart = loadAverage();
   const clientsOf = liveClients();
   const setups: SetupOptions[] = [
     { receptions: 4, reportIntervalMs: 100, dns: false },
@@ -51,13 +51,13 @@ async function runAll(): Promise<RepeatRun> {
   const cells: RepeatCell[] = [];
   const runOf = (): RepeatRun => ({
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
-    machine: `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores`,
+    machine: `${cpuModel()}, ${cpus().length} cores`,
     node: process.version,
     commit: commitOf(),
     reps,
     wallS: (performance.now() - started) / 1000,
     loadAtStart,
-    loadAtEnd: load(),
+    loadAtEnd: loadAverage(),
     waitingLine: false,
     ...(values.policies === undefined ? {} : { policies: policies.join(',') }),
     cells: [...cells],

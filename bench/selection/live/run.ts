@@ -1,13 +1,14 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { writeBlock } from '../../docs-block.js';
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { PolicyName } from '../../../src/core/selection/policy-name.js';
 import { policyNames } from '../../../src/core/selection/policy-name.js';
 import { NGINX_BINARY } from '../../../src/topology/nginx-entry.js';
 import type { SimPolicy } from '../sim/simulate.js';
-import { addItems, commitOf, liveClients, simFigures } from './live-common.js';
+import { cpuModel } from '../../harness/machine.js';
+import { addItems, commitOf, liveClients, loadAverage, simFigures } from './live-common.js';
 import { startLiveCluster, type SetupOptions } from './live-cluster.js';
 import { fullTable, goals, goalTable, liveChart, p99Grid, rankingChecks, rankingTable, type LiveCell, type LiveRun } from './live-report.js';
 import { liveFleet, liveWorkloads, type LiveWorkloadName } from './live-scenario.js';
@@ -42,7 +43,6 @@ const { values } = parseArgs({
 const onlyReceptions = values.receptions === undefined ? undefined : Number(values.receptions);
 if (onlyReceptions !== undefined && onlyReceptions !== 1 && onlyReceptions !== 4) throw new TypeError(`--receptions must be 1 or 4, not ${values.receptions}`);
 
-const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 function saveResults(run: LiveRun): void {
   if (!values['no-write']) writeFileSync(values.results, `${JSON.stringify(run, (_k, v: unknown) => (v === Infinity ? 'Infinity' : v), 1)}\n`);
@@ -51,7 +51,7 @@ function saveResults(run: LiveRun): void {
 async function runAll(): Promise<LiveRun> {
   if (!existsSync(NGINX_BINARY)) throw new Error(`${NGINX_BINARY} not found: four receptions run behind the nginx entry (apt-get install nginx-light)`);
   const started = performance.now();
-  const loadAtStart = load();
+  const loadAtStart = loadAverage();
   const clientsOf = liveClients();
   const setups: SetupOptions[] = values.quick
     ? [
@@ -80,13 +80,13 @@ async function runAll(): Promise<LiveRun> {
   }
   const runOf = (): LiveRun => ({
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
-    machine: `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores (shared with other engineers' builds and tests)`,
+    machine: `${cpuModel()}, ${cpus().length} cores (shared with other engineers' builds and tests)`,
     node: process.version,
     commit: commitOf(),
     quick: values.quick,
     wallS: (performance.now() - started) / 1000,
     loadAtStart,
-    loadAtEnd: load(),
+    loadAtEnd: loadAverage(),
     cells: [...kept, ...cells],
   });
   try {
