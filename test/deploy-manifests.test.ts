@@ -26,12 +26,6 @@ const DEPLOY = join(REPO, 'deploy');
 type Env = Record<string, string>;
 type Obj = Record<string, unknown>;
 
-/**
- * Variables the manifests may set before the servers read them (wiring in progress elsewhere);
- * each must be documented in docs/configuration.md. Empty now: TESSERA_REDIS_URL is wired.
- */
-const PENDING = new Set<string>();
-
 function yamlFiles(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir)) {
@@ -154,17 +148,11 @@ describe('deploy/: every YAML file parses', () => {
 
 describe('deploy/: every TESSERA_* variable is read by the code', () => {
   const { byServers, byScripts } = namesRead();
-  const configurationDoc = readFileSync(join(REPO, 'docs/configuration.md'), 'utf8');
 
   function assertKnown(name: string, where: string): void {
     if (byServers.has(name) || byScripts.has(name)) return;
     // The entrypoint reads TESSERA_X_FILE into TESSERA_X.
     if (name.endsWith('_FILE') && byServers.has(name.slice(0, -5))) return;
-    if (name.endsWith('_FILE') && PENDING.has(name.slice(0, -5))) return;
-    if (PENDING.has(name)) {
-      assert.ok(configurationDoc.includes(`\`${name}\``), `${name} (pending wiring) must be documented in docs/configuration.md`);
-      return;
-    }
     assert.fail(`${where} sets ${name}, which no server config loader (src/servers/*/config.ts, main.ts, src/config/) or deploy/docker script reads`);
   }
 
