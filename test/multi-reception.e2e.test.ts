@@ -1,11 +1,11 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { NGINX_BINARY } from '../src/topology/nginx-entry.js';
 import { startCluster, type Cluster } from './support/cluster.js';
+import { nginxForTests } from './support/nginx.js';
 import { waitFor } from './support/wait.js';
 import { sha256 } from './support/sha256.js';
 
@@ -13,12 +13,7 @@ import { sha256 } from './support/sha256.js';
 // receptions, sharing one SQLite database; three content servers report to both. Real
 // processes, real nginx, curl for the downloads.
 
-const haveNginx = existsSync(NGINX_BINARY);
-if (!haveNginx) {
-  const message = `\n*** ${NGINX_BINARY} not found: the multi-reception tests need nginx (apt-get install nginx-light) ***\n`;
-  if (process.env['CI'] === 'true') throw new Error(message);
-  process.stderr.write(message);
-}
+const haveNginx = nginxForTests();
 
 interface Placed {
   order: { id: string; state: string };

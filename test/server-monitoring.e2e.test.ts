@@ -1,7 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -9,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { ServerStatus, StatusSnapshot } from '../src/core/control/messages.js';
-import { NGINX_BINARY } from '../src/topology/nginx-entry.js';
+import { nginxForTests } from './support/nginx.js';
 import { CLI, startCluster, type Cluster } from './support/cluster.js';
 import { waitFor } from './support/wait.js';
 
@@ -298,7 +297,7 @@ describe('tessera drain and undrain', { timeout: 180_000 }, () => {
   });
 });
 
-describe('a drain with two receptions on one database', { skip: !existsSync(NGINX_BINARY) && `${NGINX_BINARY} is not installed`, timeout: 120_000 }, () => {
+describe('a drain with two receptions on one database', { skip: !nginxForTests(), timeout: 120_000 }, () => {
   let cluster: Cluster;
   let dir: string;
   let contentId: string;

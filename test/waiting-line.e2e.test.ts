@@ -1,11 +1,11 @@
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { placeOrderAdmitted, ReceptionClient } from '../src/client/index.js';
-import { NGINX_BINARY } from '../src/topology/nginx-entry.js';
+import { nginxForTests } from './support/nginx.js';
 import { startCluster, type Cluster } from './support/cluster.js';
 import { waitFor } from './support/wait.js';
 
@@ -250,7 +250,7 @@ describe('waiting in line when every server is busy', { timeout: 180_000 }, () =
   });
 });
 
-describe('two receptions sharing one database drain one line', { timeout: 180_000, skip: !existsSync(NGINX_BINARY) }, () => {
+describe('two receptions sharing one database drain one line', { timeout: 180_000, skip: !nginxForTests() }, () => {
   // Both receptions run admission passes over the same line: when slots free on several servers
   // at once, both may admit the same order; the second to record its ticket gives its slot back
   // and goes on with the line (it used to answer 500 to whoever waited on its pass).

@@ -48,3 +48,13 @@ describe('reception configuration: shared state on Redis', () => {
     assert.throws(() => loadReceptionConfig({ ...base, TESSERA_RECEPTION_ID: 'a/b' }), /TESSERA_RECEPTION_ID/);
   });
 });
+
+describe('reception configuration: behind a proxy', () => {
+  it('trusts X-Forwarded-For for true or 1 only, and refuses other spellings at start', () => {
+    assert.equal(loadReceptionConfig(base).trustProxy, false);
+    assert.equal(loadReceptionConfig({ ...base, TESSERA_TRUST_PROXY: 'true' }).trustProxy, true);
+    assert.equal(loadReceptionConfig({ ...base, TESSERA_TRUST_PROXY: '1' }).trustProxy, true);
+    assert.equal(loadReceptionConfig({ ...base, TESSERA_TRUST_PROXY: '0' }).trustProxy, false);
+    assert.throws(() => loadReceptionConfig({ ...base, TESSERA_TRUST_PROXY: 'yes' }), /TESSERA_TRUST_PROXY/);
+  });
+});

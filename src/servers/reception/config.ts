@@ -46,6 +46,8 @@ export interface ReceptionConfig {
   readonly queueMax: number;
   readonly orderRatePerS: number;
   readonly orderBurst: number;
+  /** Take the client address from X-Forwarded-For (behind a load balancer such as the nginx entry). */
+  readonly trustProxy: boolean;
   /** How this reception picks the content server for an order (docs/selection.md). */
   readonly selectionPolicy: PolicyName;
   /** Loads (shares of capacity) within this of each other count as equal; the nearer server then wins. */
@@ -103,6 +105,8 @@ export function loadReceptionConfig(env: NodeJS.ProcessEnv): Readonly<ReceptionC
     queueMax: envInt(env, 'TESSERA_QUEUE_MAX', 10_000, 0, 1_000_000),
     orderRatePerS: envInt(env, 'TESSERA_ORDER_RATE_PER_S', 5, 1, 1_000_000),
     orderBurst: envInt(env, 'TESSERA_ORDER_BURST', 20, 1, 1_000_000),
+    // The same spellings the content server accepts; anything else is refused at start.
+    trustProxy: ['true', '1'].includes(envEnum(env, 'TESSERA_TRUST_PROXY', ['true', 'false', '1', '0'] as const, 'false')),
     selectionPolicy: selectionPolicyOf(env),
     equalLoadBand: equalLoadBandOf(env),
     redisUrl: redisUrlOf(env),

@@ -139,7 +139,7 @@ export async function startReception(
     registry,
     metrics,
     logger,
-    trustProxy: process.env['TESSERA_TRUST_PROXY'] === 'true',
+    trustProxy: config.trustProxy,
   });
   const controlDeps = { config, clock, db, servers, keyring, files, replication, waitingRoom, metrics, logger };
   const controlApp = await buildControlApp({ ...controlDeps, ...(shared?.board.capabilities.crossProcess ? { board: shared.board } : {}) });
