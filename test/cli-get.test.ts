@@ -181,7 +181,8 @@ describe('tessera get against contract servers', () => {
     reception.scriptOrders(...Array.from({ length: 6 }, () => ({ kind: 'queue-full' as const, retryAfterS: 0.05 })));
     const full = await tessera(['get', id, '-o', join(dir, 'full.bin'), '--reception', reception.baseUrl]);
     assert.equal(full.code, 1);
-    assert.match(full.stderr, /the waiting line is full; try again later \(queue-full\); trying again in 0:01 \(5 of 5\)\n/);
+    // Retry-After (0.05 s) plus up to 1 s of jitter, so the client shows 0:01 or 0:02.
+    assert.match(full.stderr, /the waiting line is full; try again later \(queue-full\); trying again in 0:0[12] \(5 of 5\)\n/);
     assert.match(full.stderr, /tessera get: gave up after 6 tries: the waiting line is full; try again later \(queue-full\); try again in 0:01\n$/);
   });
 

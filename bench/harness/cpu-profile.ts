@@ -7,6 +7,7 @@ import { join } from 'node:path';
 interface ProfileNode {
   readonly id: number;
   readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+  readonly children?: readonly number[];
 }
 
 interface CpuProfile {
@@ -58,7 +59,38 @@ function top(map: Map<string, number>, total: number, limit: number, header: str
   ].join('\n');
 }
 
-export function summarizeCpuProfiles(dir: string, limit: number): string {
+/**
+ * Who a native function's time was spent for: the self time of the samples in `functionNames`
+ * (e.g. writev, writeUtf8String: writes to sockets and pipes), shared out by `callerOf`, which
+ * is given the sample's stack, innermost frame first, as "functionName url" strings.
+ */
+function attribute(profile: CpuProfile, functionNames: ReadonlySet<string>, callerOf: (stack: readonly string[]) => string): Map<string, number> {
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id);
+  const byCaller = new Map<string, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i] ?? -1;
+    const node = nodes.get(id);
+    if (!node || !functionNames.has(node.callFrame.functionName)) continue;
+    const stack: string[] = [];
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const frame = nodes.get(at)?.callFrame;
+      if (frame) stack.push(`${frame.functionName} ${frame.url}`);
+    }
+    const caller = callerOf(stack);
+    byCaller.set(caller, (byCaller.get(caller) ?? 0) + (profile.timeDeltas[i + 1] ?? 0));
+  }
+  return byCaller;
+}
+
+/** A table for summarizeCpuProfiles: which native functions to share out, and how. */
+export interface Attribution {
+  readonly functionNames: readonly string[];
+  readonly callerOf: (stack: readonly string[]) => string;
+}
+
+export function summarizeCpuProfiles(dir: string, limit: number, attribution?: Attribution): string {
   if (!existsSync(dir)) return `(no CPU profiles in ${dir})`;
   const parts: string[] = [];
   for (const name of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
@@ -69,6 +101,10 @@ export function summarizeCpuProfiles(dir: string, limit: number): string {
       top(byFile, total, limit, '| Source (self time) | ms | share of busy |'),
       top(byFunction, total, limit, '| Function | Location | ms | share of busy |').replace('|---|--:|--:|', '|---|---|--:|--:|'),
     );
+    if (attribution) {
+      const byCaller = attribute(profile, new Set(attribution.functionNames), attribution.callerOf);
+      parts.push(top(byCaller, total, limit, `| ${attribution.functionNames.join(' + ')}, by whom it wrote for | ms | share of busy |`));
+    }
   }
   return parts.length > 0 ? parts.join('\n\n') : `(no CPU profiles in ${dir})`;
 }

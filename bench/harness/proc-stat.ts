@@ -26,23 +26,27 @@ export interface CpuTicks {
   readonly total: number;
   /** Busy ticks per CPU, by index. */
   readonly perCpuBusy: readonly number[];
+  /** Ticks the hypervisor gave another guest while this one had work (a VM's CPUs are shared). */
+  readonly steal: number;
 }
 
 export function readCpuTicks(): CpuTicks {
   const lines = readFileSync('/proc/stat', 'utf8').split('\n');
   let busy = 0;
   let total = 0;
+  let steal = 0;
   const perCpuBusy: number[] = [];
   for (const line of lines) {
     const match = /^cpu(\d+)\s+(.*)$/.exec(line);
     if (!match) continue;
-    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0] = (match[2] ?? '').split(/\s+/).map(Number);
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, stolen = 0] = (match[2] ?? '').split(/\s+/).map(Number);
     const b = user + nice + system + irq + softirq;
+    steal += stolen;
     busy += b;
     total += b + idle + iowait;
     perCpuBusy[Number(match[1])] = b;
   }
-  return { busy, total, perCpuBusy };
+  return { busy, total, perCpuBusy, steal };
 }
 
 /** utime + stime of one process (all its threads), in ticks; 0 when it is gone. */
@@ -144,4 +148,41 @@ export function setAffinity(pids: readonly number[], cpus: string): void {
       // The process may have exited between listing and pinning; nothing to pin then.
     }
   }
+}
+
+/** Scheduler accounting of one thread: time on a CPU, time runnable but waiting for one, and its switches. */
+export interface SchedStat {
+  /** Nanoseconds spent running on a CPU. */
+  readonly onCpuNs: number;
+  /** Nanoseconds spent runnable on a run queue, waiting for a CPU. */
+  readonly waitingNs: number;
+  /** Times it gave up the CPU itself (blocked: nothing to do) and was made to (preempted). */
+  readonly voluntarySwitches: number;
+  readonly involuntarySwitches: number;
+}
+
+/**
+ * A process's main thread (the one running JavaScript in Node) from /proc/PID/task/PID:
+ * `schedstat` (on-CPU and run-queue wait, ns; needs schedstats in the kernel, present on
+ * Debian's) and `status` (context switches). Undefined when the process is gone.
+ */
+export function mainThreadSchedStat(pid: number): SchedStat | undefined {
+  try {
+    const [onCpu = 0, waiting = 0] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    const status = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
+    const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(status)?.[1] ?? 0);
+    return { onCpuNs: onCpu, waitingNs: waiting, voluntarySwitches: field('voluntary_ctxt_switches'), involuntarySwitches: field('nonvoluntary_ctxt_switches') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a thread did between two readings. */
+export function schedDelta(before: SchedStat, after: SchedStat): SchedStat {
+  return {
+    onCpuNs: after.onCpuNs - before.onCpuNs,
+    waitingNs: after.waitingNs - before.waitingNs,
+    voluntarySwitches: after.voluntarySwitches - before.voluntarySwitches,
+    involuntarySwitches: after.involuntarySwitches - before.involuntarySwitches,
+  };
 }

@@ -17,12 +17,12 @@ import { summarizeCpuProfiles } from '../harness/cpu-profile.js';
 import { machineInfo } from '../harness/machine.js';
 import { waitForQuiet } from '../harness/measure.js';
 import { freePorts, sleep } from '../harness/net.js';
-import { clockTicksPerSecond, readCpuTicks, treeTicks } from '../harness/proc-stat.js';
+import { clockTicksPerSecond, mainThreadSchedStat, readCpuTicks, schedDelta, treeTicks, type SchedStat } from '../harness/proc-stat.js';
 import type { LoadConfig, LoadItem, LoadResult } from './load-process.js';
 import { clientPortsTo, pidsByCommand, rolesOf, type RoleProcess } from './process-roles.js';
-import { accountOrders, cpuUse, summarizeLatencies, tallyPlacements, type OrderRow, type TickSpan } from './scale-analysis.js';
+import { accountOrders, cpuUse, receptionWriteCaller, summarizeLatencies, tallyPlacements, type OrderRow, type TickSpan } from './scale-analysis.js';
 import { SCALE_OUT_BEGIN, SCALE_OUT_END } from './markers.js';
-import { scaleOutMarkdown, type ScaleOutSettings, type SystemReport } from './scale-report.js';
+import { scaleOutMarkdown, type ReceptionScheduling, type ScaleOutSettings, type SystemReport } from './scale-report.js';
 
 // `npm run bench:scale-out` (issue 5, item 4): sustained order placement and download against
 //
@@ -262,6 +262,19 @@ async function postgresBackends(postgresUrl: string, receptionPids: readonly num
   }
 }
 
+function receptionScheduling(start: ReadonlyMap<number, SchedStat | undefined>, windowS: number): ReceptionScheduling[] {
+  const out: ReceptionScheduling[] = [];
+  for (const [pid, before] of start) {
+    const after = mainThreadSchedStat(pid);
+    if (before === undefined || after === undefined) continue;
+    out.push({ name: `reception-${pid}`, windowS, ...schedDelta(before, after) });
+  }
+  return out;
+}
+
+/** The reception profiles' writev and writeUtf8String time, shared out by what it was written for. */
+const WRITES = { functionNames: ['writev', 'writeUtf8String', 'writeBuffer', 'writeLatin1String'], callerOf: receptionWriteCaller };
+
 async function runSystem(system: SystemName, o: Options, files: readonly { path: string; size: number; sha256: string; weight: number }[], workDir: string): Promise<SystemReport> {
   const schema = system === 'scale' ? await freshSchema(o.postgresUrl) : undefined;
   const topology = await topologyFor(system, schema?.url, system === 'scale' && o.redisUrl !== 'off' ? o.redisUrl : undefined);
@@ -320,16 +333,24 @@ async function runSystem(system: SystemName, o: Options, files: readonly { path:
     const hz = clockTicksPerSecond();
     let before: number[] = [];
     let machineBefore = 0;
+    let stealBefore = 0;
     let t0 = 0;
     log(`${system}: measuring ${o.seconds} s with ${o.workers} clients`);
     if (o.profile) for (const pid of receptionPids) process.kill(pid, 'SIGUSR2');
+    // The receptions' main threads over the same span as their profiles (until just before the stop).
+    const schedStart = new Map(receptionPids.map((pid) => [pid, mainThreadSchedStat(pid)]));
+    const schedStartedAt = Date.now();
     const result = await runLoad(loadConfig(o.seconds, 'run'), join(workDir, `${system}-run.json`), () => {
       t0 = Date.now();
-      machineBefore = readCpuTicks().busy;
+      const ticks = readCpuTicks();
+      machineBefore = ticks.busy;
+      stealBefore = ticks.steal;
       before = groups.map((g) => treeTicks(g.pids));
     });
     const wall = (Date.now() - t0) / 1000;
-    const machineCores = (readCpuTicks().busy - machineBefore) / hz / wall;
+    const ticksAfter = readCpuTicks();
+    const machineCores = (ticksAfter.busy - machineBefore) / hz / wall;
+    const stolenCores = (ticksAfter.steal - stealBefore) / hz / wall;
     const spans: TickSpan[] = groups.map((g, i) => ({ name: g.name, before: before[i] ?? 0, after: treeTicks(g.pids) }));
     // Peak resident memory of our own processes (PostgreSQL's and Redis's include shared memory: left out).
     const peakRss = roles.filter((r) => r.name !== 'other').map((r) => ({ name: r.name, mib: r.pids.reduce((sum, pid) => sum + peakRssKiB(pid), 0) / 1024 }));
@@ -338,6 +359,7 @@ async function runSystem(system: SystemName, o: Options, files: readonly { path:
     const acceptedIds = all.filter((p) => Math.abs(p.status) === 201 && p.orderId !== undefined).map((p) => p.orderId as string);
     reader = schema ? await postgresReader(o.postgresUrl, schema.schema) : sqliteReader(join(dataDir, 'tessera.db'));
     const rows = await settledRows(reader, acceptedIds);
+    const scheduling = receptionScheduling(schedStart, (Date.now() - schedStartedAt) / 1000);
     const measuredWall = (result.endedAt - result.startedAt) / 1000;
     const placements = result.placements;
     const ok = placements.filter((p) => p.status === 201 && p.download?.intact === true);
@@ -355,6 +377,8 @@ async function runSystem(system: SystemName, o: Options, files: readonly { path:
       loadGeneratorCores: result.cpuSeconds / measuredWall,
       peakRss,
       machineCores,
+      stolenCores,
+      scheduling,
       profile: '',
     };
   } finally {
@@ -378,7 +402,7 @@ async function main(): Promise<void> {
   try {
     for (const system of o.systems) {
       const report = await runSystem(system, o, files, workDir);
-      const profile = o.profile ? summarizeCpuProfiles(join(workDir, `${system}-profiles`), 8) : '(profiling off: --no-profile)';
+      const profile = o.profile ? summarizeCpuProfiles(join(workDir, `${system}-profiles`), 8, WRITES) : '(profiling off: --no-profile)';
       reports.push({ ...report, profile });
       log(`${system}: ${report.ordersPerSecond.toFixed(1)} orders/s, p50 ${report.placement.p50.toFixed(1)} ms, p99 ${report.placement.p99.toFixed(1)} ms, errors ${report.tally.errors}, waited in line ${report.tally.waitedInLine}, lost ${report.accounting.lost}, not completed ${report.accounting.notCompleted}`);
     }

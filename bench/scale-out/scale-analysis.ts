@@ -166,3 +166,18 @@ export function cpuUse(spans: readonly TickSpan[], ticksPerSecond: number, wallS
   if (!(ticksPerSecond > 0 && wallSeconds > 0)) throw new RangeError('ticks per second and wall time must be positive');
   return spans.map((s) => ({ name: s.name, cores: Math.max(0, s.after - s.before) / ticksPerSecond / wallSeconds }));
 }
+
+/**
+ * Whom a reception's socket or pipe write (writev, writeUtf8String) was for, from the sample's
+ * stack (innermost frame first, "functionName url"): the nearest library on the stack decides.
+ */
+export function receptionWriteCaller(stack: readonly string[]): string {
+  for (const frame of stack) {
+    if (/\/node_modules\/(pg|pg-protocol|pg-pool)\//.test(frame)) return 'PostgreSQL queries (pg)';
+    if (/\/node_modules\/(ioredis|redis-parser)\//.test(frame)) return 'Redis commands (ioredis)';
+    if (/\/node_modules\/(pino|sonic-boom|thread-stream)\//.test(frame)) return 'log lines (pino)';
+    if (/node:_http_client|node:internal\/deps\/undici/.test(frame)) return 'HTTP requests it sends (notices to content servers)';
+    if (/node:_http_server|\/node_modules\/fastify\//.test(frame)) return 'HTTP answers to its clients';
+  }
+  return 'other';
+}

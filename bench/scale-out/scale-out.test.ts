@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { accountOrders, cpuUse, percentile, summarizeLatencies, tallyPlacements, type Placement } from './scale-analysis.js';
+import { accountOrders, cpuUse, percentile, receptionWriteCaller, summarizeLatencies, tallyPlacements, type Placement } from './scale-analysis.js';
 import { SCALE_OUT_BEGIN, SCALE_OUT_END } from './markers.js';
 import { replaceBlock } from '../docs-block.js';
 
@@ -113,5 +113,18 @@ describe('the docs block', () => {
     const doc = `# Benchmarks\n\nhand-written\n\n${SCALE_OUT_BEGIN}\nold\n${SCALE_OUT_END}\n\nmore hand-written\n`;
     const out = replaceBlock(doc, { begin: SCALE_OUT_BEGIN, end: SCALE_OUT_END }, 'new');
     assert.equal(out, `# Benchmarks\n\nhand-written\n\n${SCALE_OUT_BEGIN}\nnew\n${SCALE_OUT_END}\n\nmore hand-written\n`);
+  });
+});
+
+describe('receptionWriteCaller', () => {
+  test('the nearest library on the stack decides', () => {
+    const answer = ['writev ', 'writevGeneric node:internal/stream_base_commons', '_writeGeneric node:net', 'end node:_http_outgoing', 'onSendEnd file:///r/node_modules/fastify/lib/reply.js', 'x node:_http_server'];
+    assert.equal(receptionWriteCaller(answer), 'HTTP answers to its clients');
+    const query = ['writeUtf8String ', 'write node:net', 'query file:///r/node_modules/pg/lib/client.js', 'handler file:///r/node_modules/fastify/lib/route.js'];
+    assert.equal(receptionWriteCaller(query), 'PostgreSQL queries (pg)');
+    assert.equal(receptionWriteCaller(['writev ', 'sendCommand file:///r/node_modules/ioredis/built/Redis.js']), 'Redis commands (ioredis)');
+    assert.equal(receptionWriteCaller(['writeUtf8String ', 'actualWrite file:///r/node_modules/sonic-boom/index.js', 'x file:///r/node_modules/fastify/lib/reply.js']), 'log lines (pino)');
+    assert.equal(receptionWriteCaller(['writev ', 'end node:_http_outgoing', 'request node:_http_client']), 'HTTP requests it sends (notices to content servers)');
+    assert.equal(receptionWriteCaller(['writev ', '(root) ']), 'other');
   });
 });

@@ -1,4 +1,5 @@
 import type { MachineInfo } from '../harness/machine.js';
+import type { SchedStat } from '../harness/proc-stat.js';
 import type { CpuUse, LatencySummary, OrderAccounting, PlacementTally } from './scale-analysis.js';
 
 // The scale-out section of docs/benchmarks.md (between its markers): one column per system,
@@ -20,8 +21,19 @@ export interface SystemReport {
   readonly peakRss: readonly { readonly name: string; readonly mib: number }[];
   /** Busy cores of the whole machine over the window, everything included. */
   readonly machineCores: number;
+  /** Cores the hypervisor gave to other guests over the window while ours had work (steal). */
+  readonly stolenCores: number;
+  /** Each reception's main thread over the profiled span, from the scheduler. */
+  readonly scheduling: readonly ReceptionScheduling[];
   /** Markdown from summarizeCpuProfiles, or a note why there is none. */
   readonly profile: string;
+}
+
+/** A reception's JavaScript thread as the kernel's scheduler saw it (/proc/PID/task/PID/schedstat and status). */
+export interface ReceptionScheduling extends SchedStat {
+  readonly name: string;
+  /** Seconds from the start of the profile to just before the stop. */
+  readonly windowS: number;
 }
 
 export interface ScaleOutSettings {
@@ -66,11 +78,20 @@ export function scaleOutMarkdown(machine: MachineInfo, settings: ScaleOutSetting
     ...cpuRows,
     row('load generator', (s) => f2(s.loadGeneratorCores)),
     row('whole machine (everything)', (s) => f2(s.machineCores)),
+    row('taken by the hypervisor for other guests (steal)', (s) => f2(s.stolenCores)),
+    row('whole machine\'s CPU per order, ms (cores × 1000 / orders/s)', (s) => f2((s.machineCores * 1000) / s.ordersPerSecond)),
+    row('receptions\' CPU per order, ms', (s) => f2((s.cpu.filter((c) => c.name.startsWith('reception')).reduce((sum, c) => sum + c.cores, 0) * 1000) / s.ordersPerSecond)),
     '',
     'Peak resident memory (VmHWM from /proc, MiB) of each process over its life:',
     '',
     head,
     ...[...new Set(systems.flatMap((s) => s.peakRss.map((m) => m.name)))].map((n) => row(n, (s) => f1(s.peakRss.find((m) => m.name === n)?.mib ?? Number.NaN))),
+    '',
+    'The receptions\' JavaScript threads as the scheduler saw them over the profiled span (`/proc/PID/task/PID/schedstat`): time running on a CPU, and time runnable but waiting for one. A CPU profile samples wall-clock time, so a sample taken while the thread waits for a CPU lands on whatever it was doing when it lost the CPU — often the system call that woke a peer on the other core.',
+    '',
+    '| system | reception | span, s | on a CPU, s | waiting for a CPU, s | switches: blocked / preempted |',
+    '|---|---|--:|--:|--:|--:|',
+    ...systems.flatMap((s) => s.scheduling.map((r) => `| ${s.name} | ${r.name} | ${f1(r.windowS)} | ${f1(r.onCpuNs / 1e9)} | ${f1(r.waitingNs / 1e9)} | ${r.voluntarySwitches} / ${r.involuntarySwitches} |`)),
     '',
     ...systems.flatMap((s) => [`**Where the receptions spend their CPU (${s.name})**, self time from their CPU profiles (profiled from the start of the measured window until the stop, so \`idle\` includes the settle wait after the load; the tables share out the busy time):`, '', s.profile, '']),
   ].join('\n');

@@ -82,8 +82,9 @@ export class TesseraError extends Error {
   readonly status: number;
   readonly extra: Readonly<Record<string, unknown>>;
 
-  constructor(code: ProblemCode, detail?: string, extra: Record<string, unknown> = {}) {
-    super(detail ?? problems[code].title);
+  /** `options.cause`: what went wrong underneath, for the log only (never in the answer). */
+  constructor(code: ProblemCode, detail?: string, extra: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(detail ?? problems[code].title, options);
     this.name = 'TesseraError';
     this.code = code;
     this.status = problems[code].status;

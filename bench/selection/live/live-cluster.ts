@@ -10,7 +10,8 @@ import { adminToken } from '../../../src/servers/reception/control-app.js';
 import { processPlan, type ProcessSpec } from '../../../src/topology/process-plan.js';
 import { spawnProcess } from '../../../src/topology/spawn-process.js';
 import type { Topology } from '../../../src/topology/topology.js';
-import { CLI, freePort } from '../../../test/support/cluster.js';
+import { CLI } from '../../../test/support/cluster.js';
+import { freePorts } from '../../harness/net.js';
 import { stopChild } from '../../harness/managed-process.js';
 import type { ServerSpec } from '../sim/scenario.js';
 import { costOf } from './live-scenario.js';
@@ -58,9 +59,12 @@ export async function startLiveCluster(fleet: readonly ServerSpec[]): Promise<Li
   const dataDir = await mkdtemp(join(tmpdir(), 'tessera-selection-live-'));
   const secretFile = join(dataDir, 'secret.key');
   const root = ensureRootSecretFile(secretFile);
-  const receptionPorts = await Promise.all(Array.from({ length: 4 }, async () => ({ publicPort: await freePort(), controlPort: await freePort() })));
-  const entryPort = await freePort();
-  const servers = await Promise.all(fleet.map(async (s) => ({ spec: s, publicPort: await freePort(), controlPort: await freePort(), shapedPort: await freePort() })));
+  // Every port at once, held open until all are found: two listeners never get the same one.
+  const ports = await freePorts(4 * 2 + 1 + fleet.length * 3);
+  const next = (): number => ports.shift() as number;
+  const receptionPorts = Array.from({ length: 4 }, () => ({ publicPort: next(), controlPort: next() }));
+  const entryPort = next();
+  const servers = fleet.map((s) => ({ spec: s, publicPort: next(), controlPort: next(), shapedPort: next() }));
   const topology = (receptions: 1 | 4, capacityOf: (s: ServerSpec) => number): Topology => ({
     host: '127.0.0.1',
     receptions: receptionPorts.slice(0, receptions),

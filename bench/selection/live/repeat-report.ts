@@ -14,6 +14,13 @@ import type { LiveWorkloadName } from './live-scenario.js';
 export interface RepeatCell extends LiveCell {
   /** 1-based repetition. */
   readonly rep: number;
+  /**
+   * Cores used meanwhile by processes that are not the bench's (other people's work on the
+   * machine), averaged over the cell; absent in runs before it was measured.
+   */
+  readonly foreignCores?: number;
+  /** Cores the hypervisor gave other guests during the cell while ours had work (steal); absent in older runs. */
+  readonly stolenCores?: number;
 }
 
 export interface RepeatRun {

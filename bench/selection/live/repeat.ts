@@ -6,6 +6,8 @@ import { policyNames, type PolicyName } from '../../../src/core/selection/policy
 import { NGINX_BINARY } from '../../../src/topology/nginx-entry.js';
 import { writeBlock } from '../../docs-block.js';
 import { cpuModel } from '../../harness/machine.js';
+import { waitForQuiet } from '../../harness/measure.js';
+import { clockTicksPerSecond, foreignDelta, foreignTicks, readCpuTicks } from '../../harness/proc-stat.js';
 import { addItems, commitOf, liveClients, loadAverage, simFigures } from './live-common.js';
 import { startLiveCluster, type SetupOptions } from './live-cluster.js';
 import { liveFleet, liveWorkloads } from './live-scenario.js';
@@ -72,6 +74,13 @@ async function runAll(): Promise<RepeatRun> {
           await cluster.startReceptions(policy);
           for (const workload of ['flash', 'steady'] as const) {
             if (!(await cluster.waitIdle(30_000))) process.stderr.write('  (servers not idle after 30 s; running anyway)\n');
+            // The cluster is idle now: wait for the rest of the machine to be too, and count what
+            // other processes use during the cell, so a cell slowed by someone else's work shows.
+            const busy = await waitForQuiet(0.3, 30_000);
+            if (busy > 0.3) process.stderr.write(`  (machine still ${busy.toFixed(2)} cores busy after 30 s; running anyway)\n`);
+            const foreignBefore = foreignTicks(process.pid);
+            const stealBefore = readCpuTicks().steal;
+            const cellStarted = performance.now();
             const reportIntervalS = setup.reportIntervalMs / 1000;
             const live = await runLiveCell({
               receptionUrl: cluster.receptionUrl(),
@@ -85,11 +94,14 @@ async function runAll(): Promise<RepeatRun> {
             const key = `${workload}/${setup.receptions}/${reportIntervalS}/${policy}`;
             const sim = simCache.get(key) ?? simFigures(workload, setup.receptions, reportIntervalS, policy, clientsOf[workload]);
             simCache.set(key, sim);
-            cells.push({ rep, workload, receptions: setup.receptions, reportIntervalS, policy, live, sim });
+            const cellS = (performance.now() - cellStarted) / 1000;
+            const foreignCores = foreignDelta(foreignBefore, foreignTicks(process.pid)) / clockTicksPerSecond() / cellS;
+            const stolenCores = (readCpuTicks().steal - stealBefore) / clockTicksPerSecond() / cellS;
+            cells.push({ rep, workload, receptions: setup.receptions, reportIntervalS, policy, live, sim, foreignCores, stolenCores });
             if (!values['no-write']) saveResults(runOf());
             process.stderr.write(
               `${cells.length}/${total} rep ${rep} ${workload} ${setup.receptions} rec. ${reportIntervalS} s ${policy}: p99 ${live.p99S.toFixed(2)} (sim ${sim.p99S.toFixed(2)}) ` +
-                `busy ${live.refusals} refused ${live.noticesRefused} failed ${live.failed}/${live.orders} load ${live.loadAverage.toFixed(1)} [${((performance.now() - started) / 1000).toFixed(0)} s]` +
+                `busy ${live.refusals} refused ${live.noticesRefused} failed ${live.failed}/${live.orders} load ${live.loadAverage.toFixed(1)} others ${foreignCores.toFixed(2)} cores, steal ${stolenCores.toFixed(2)} [${((performance.now() - started) / 1000).toFixed(0)} s]` +
                 `${live.errors.length ? ` errors: ${live.errors.join('; ')}` : ''}\n`,
             );
           }
@@ -115,11 +127,15 @@ function readResults(path: string): RepeatRun {
 function markdownOf(run: RepeatRun): string {
   const t = new RepeatTable(run.cells);
   const loads = run.cells.map((c) => c.live.loadAverage);
+  const foreign = run.cells.flatMap((c) => (c.foreignCores === undefined ? [] : [c.foreignCores]));
+  const stolen = run.cells.flatMap((c) => (c.stolenCores === undefined ? [] : [c.stolenCores]));
   const failed = run.cells.reduce((a, c) => a + c.live.failed, 0);
   const orders = run.cells.reduce((a, c) => a + c.live.orders, 0);
   return [
     `Run ${run.date} with \`npm run bench:selection:repeat -- --reps ${run.reps}${run.policies === undefined ? '' : ` --policies ${run.policies}`}\` in ${(run.wallS / 60).toFixed(1)} minutes; commit ${run.commit}; ${run.machine}; Node ${run.node}. ` +
       `Load average (1 min) at the start ${run.loadAtStart.split(' ')[0]}; at the end of the cells ${(loads.reduce((a, b) => a + b, 0) / Math.max(1, loads.length)).toFixed(1)} on average, ${Math.max(...loads).toFixed(1)} at most. ` +
+      (foreign.length > 0 ? `Other processes than the bench's used ${(foreign.reduce((a, b) => a + b, 0) / foreign.length).toFixed(2)} cores on average during a cell, ${Math.max(...foreign).toFixed(2)} at most. ` : '') +
+      (stolen.length > 0 ? `The hypervisor gave ${(stolen.reduce((a, b) => a + b, 0) / stolen.length).toFixed(2)} cores on average to other guests during a cell (steal), ${Math.max(...stolen).toFixed(2)} at most. ` : '') +
       `${run.reps} repetitions of every cell, repetition outermost; ${orders.toLocaleString('en-US')} orders in all, ${failed} not completed. Waiting line ${run.waitingLine ? 'on' : 'off (TESSERA_QUEUE_MAX=0), as in the simulator'}. ` +
       'Each entry: mean p99 over the repetitions ± its standard deviation (the slowest and fastest repetition) [the simulator: same scenario and clients, mean of 5 seeds]. Seconds, arrival to last byte.',
     '',

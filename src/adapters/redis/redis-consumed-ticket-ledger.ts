@@ -17,6 +17,12 @@ import { processMarker, StoreLossWatch } from './store-loss-watch.js';
 // (`refillGraceMs`): until the window closes, a ticket the ledger does not hold is `unknown`
 // rather than `unused`, while every writer (each content server process) notices the loss
 // through its StoreLossWatch and puts back what it keeps locally.
+//
+// A write that does not reach Redis (it was unreachable for longer than the connection keeps
+// commands waiting) still rejects, so the caller knows, but is also kept and written again once
+// Redis answers: a Redis that comes back with its data is no loss, so no refill would ever put
+// the entry there, and another process of the server, this server after a restart, or a server
+// asked about a revoked ticket would find it unused.
 
 const ENSURE_WHOLE = `
 local function ensureWhole(whole, refilling, graceMs)
@@ -59,6 +65,8 @@ return 1
 `);
 
 const CHUNK = 500;
+/** Most entries kept for writing again; beyond, the oldest go (their callers were told of the failure). */
+const MAX_UNWRITTEN = 100_000;
 
 export interface RedisLedgerOptions extends RedisAdapterOptions {
   /**
@@ -66,6 +74,8 @@ export interface RedisLedgerOptions extends RedisAdapterOptions {
    * enough for every writer to reconnect and refill (default 10,000 ms).
    */
   readonly refillGraceMs?: number;
+  /** How often writes that failed are tried again while there are any, ms (default 1,000); also at each reconnection. */
+  readonly retryEveryMs?: number;
 }
 
 export class RedisConsumedTicketLedger implements ConsumedTicketLedger {
@@ -75,14 +85,24 @@ export class RedisConsumedTicketLedger implements ConsumedTicketLedger {
   readonly #redis: Redis;
   readonly #watch: StoreLossWatch;
   readonly #graceMs: number;
+  readonly #onError: (error: unknown) => void;
+  /** Writes that failed, by ticket ID: its forget time. */
+  readonly #unwritten = new Map<string, number>();
+  readonly #onReady = (): void => void this.#writeAgain();
+  readonly #retryTimer: NodeJS.Timeout;
+  #writingAgain: Promise<void> | undefined;
 
   constructor(options: RedisLedgerOptions) {
     this.#o = options;
     this.#p = options.prefix ?? DEFAULT_PREFIX;
     this.#graceMs = options.refillGraceMs ?? 10_000;
     const onError = reportError(options);
+    this.#onError = onError;
     this.#redis = openRedis(options.url, { name: 'tessera-ledger', ...(options.commandTimeoutMs ? { commandTimeoutMs: options.commandTimeoutMs } : {}) });
     this.#redis.on('error', onError);
+    this.#redis.on('ready', this.#onReady);
+    this.#retryTimer = setInterval(this.#onReady, options.retryEveryMs ?? 1000);
+    this.#retryTimer.unref();
     this.#watch = new StoreLossWatch({
       client: this.#redis,
       isLost: processMarker(this.#redis, `${this.#p}alive:ledger:${randomUUID()}`),
@@ -94,11 +114,17 @@ export class RedisConsumedTicketLedger implements ConsumedTicketLedger {
 
   async consume(ticketId: string, forgetAt: number): Promise<boolean> {
     if (!isUuid(ticketId)) throw new TypeError('ticketId must be a lowercase UUID');
-    const result = await CONSUME.run(this.#redis, [this.#ticketKey(ticketId), this.#wholeKey(), this.#refillingKey()], [
-      Math.ceil(forgetAt),
-      this.#o.clock.now(),
-      this.#graceMs,
-    ]);
+    let result: unknown;
+    try {
+      result = await CONSUME.run(this.#redis, [this.#ticketKey(ticketId), this.#wholeKey(), this.#refillingKey()], [
+        Math.ceil(forgetAt),
+        this.#o.clock.now(),
+        this.#graceMs,
+      ]);
+    } catch (error) {
+      this.#keep([{ ticketId, forgetAt }]);
+      throw error;
+    }
     return result === 1;
   }
 
@@ -113,13 +139,12 @@ export class RedisConsumedTicketLedger implements ConsumedTicketLedger {
     for (const e of entries) if (!isUuid(e.ticketId)) throw new TypeError('ticketId must be a lowercase UUID');
     const now = this.#o.clock.now();
     const live = entries.filter((e) => e.forgetAt > now);
-    for (let at = 0; at < Math.max(live.length, 1); at += CHUNK) {
-      const chunk = live.slice(at, at + CHUNK);
-      await ADD_ALL.run(
-        this.#redis,
-        [this.#wholeKey(), this.#refillingKey(), ...chunk.map((e) => this.#ticketKey(e.ticketId))],
-        [this.#graceMs, now, ...chunk.map((e) => Math.ceil(e.forgetAt))],
-      );
+    let at = 0;
+    try {
+      for (; at < Math.max(live.length, 1); at += CHUNK) await this.#addChunk(live.slice(at, at + CHUNK), now);
+    } catch (error) {
+      this.#keep(live.slice(at));
+      throw error;
     }
   }
 
@@ -129,7 +154,59 @@ export class RedisConsumedTicketLedger implements ConsumedTicketLedger {
 
   async close(): Promise<void> {
     this.#watch.stop();
+    clearInterval(this.#retryTimer);
+    this.#redis.off('ready', this.#onReady);
+    await this.#writingAgain;
     await closeRedis(this.#redis);
+  }
+
+  #addChunk(chunk: readonly LedgerEntry[], now: number): Promise<unknown> {
+    return ADD_ALL.run(
+      this.#redis,
+      [this.#wholeKey(), this.#refillingKey(), ...chunk.map((e) => this.#ticketKey(e.ticketId))],
+      [this.#graceMs, now, ...chunk.map((e) => Math.ceil(e.forgetAt))],
+    );
+  }
+
+  /** Keeps entries whose write failed, to write them again (an entry kept already keeps the later forget time). */
+  #keep(entries: readonly LedgerEntry[]): void {
+    // (A failed refill can hold millions: only the last MAX_UNWRITTEN could stay anyway.)
+    for (const e of entries.length > MAX_UNWRITTEN ? entries.slice(-MAX_UNWRITTEN) : entries) {
+      const held = this.#unwritten.get(e.ticketId);
+      if (held !== undefined && held >= e.forgetAt) continue;
+      this.#unwritten.delete(e.ticketId);
+      this.#unwritten.set(e.ticketId, e.forgetAt);
+    }
+    for (const ticketId of this.#unwritten.keys()) {
+      if (this.#unwritten.size <= MAX_UNWRITTEN) break;
+      this.#unwritten.delete(ticketId);
+    }
+  }
+
+  /** Writes what failed before, chunk by chunk, once Redis answers; what fails again stays kept. One at a time. */
+  #writeAgain(): Promise<void> {
+    if (this.#unwritten.size === 0 || this.#redis.status !== 'ready') return Promise.resolve();
+    this.#writingAgain ??= (async () => {
+      try {
+        const now = this.#o.clock.now();
+        const due: LedgerEntry[] = [];
+        for (const [ticketId, forgetAt] of this.#unwritten) {
+          if (forgetAt > now) due.push({ ticketId, forgetAt });
+          else this.#unwritten.delete(ticketId);
+        }
+        for (let at = 0; at < due.length; at += CHUNK) {
+          const chunk = due.slice(at, at + CHUNK);
+          await this.#addChunk(chunk, now);
+          // (Kept again meanwhile with a later forget time: that one is written next round.)
+          for (const e of chunk) if (this.#unwritten.get(e.ticketId) === e.forgetAt) this.#unwritten.delete(e.ticketId);
+        }
+      } catch (error) {
+        this.#onError(error);
+      } finally {
+        this.#writingAgain = undefined;
+      }
+    })();
+    return this.#writingAgain;
   }
 
   #ticketKey(ticketId: string): string {

@@ -23,7 +23,10 @@ import { processMarker, StoreLossWatch } from './store-loss-watch.js';
 // Requests: each served content server listens on its own pub/sub channel; a requester
 // publishes there with a reply channel of its own and a deadline, and waits. PUBLISH says how
 // many listened, so a request to a server nobody serves is answered `unreachable` at once. A
-// server drops a request whose deadline has passed (it arrived after the requester gave up).
+// server drops a request whose deadline has passed (it arrived after the requester gave up)
+// by more than `clockToleranceMs`: the deadline is the requester's clock, and receptions and
+// content servers on different machines disagree by as much as tickets tolerate, so a server a
+// few seconds ahead would otherwise drop every request and look unreachable.
 // Requests and answers are encrypted under the server's key when a seal is configured.
 //
 // Completions: a stream with one consumer group, `receptions`. Each reception reads as its own
@@ -57,6 +60,11 @@ export interface RedisControlChannelOptions extends RedisAdapterOptions {
   readonly maxStreamLength?: number;
   /** Longest a consumer blocks waiting for new completions before it looks for abandoned ones, ms (default 1,000). */
   readonly blockMs?: number;
+  /**
+   * How far a server's clock may run ahead of a requester's before it drops that requester's
+   * requests as late, ms (default 5,000, the default ticket clock tolerance).
+   */
+  readonly clockToleranceMs?: number;
 }
 
 export class RedisControlChannel implements ControlChannel {
@@ -211,7 +219,7 @@ export class RedisControlChannel implements ControlChannel {
       return;
     }
     const envelope = parsed as unknown as RequestEnvelope;
-    if (this.#o.clock.now() > envelope.deadline) return;
+    if (this.#o.clock.now() > envelope.deadline + (this.#o.clockToleranceMs ?? 5000)) return;
     let reply: ControlReply;
     try {
       reply = await handler(envelope.request);

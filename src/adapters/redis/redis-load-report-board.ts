@@ -33,6 +33,13 @@ end
 return 1
 `);
 
+/**
+ * A sealed report read (or announced) this long after its own expiry is a replay — someone
+ * with write access to Redis putting an old, validly sealed report back to keep a dead server
+ * looking alive — and is dropped. The margin is the clock skew tickets tolerate.
+ */
+const EXPIRED_REPORT_TOLERANCE_MS = 5000;
+
 export class RedisLoadReportBoard implements LoadReportBoard {
   readonly capabilities: SharedStateCapabilities = { crossProcess: true, losesStateOnStoreRestart: true };
   readonly #o: RedisAdapterOptions;
@@ -166,6 +173,11 @@ export class RedisLoadReportBoard implements LoadReportBoard {
     const report = parsed?.['report'];
     if (typeof report !== 'object' || report === null || !('serverId' in report) || report.serverId !== serverId) {
       this.#onError(new Error(`a load report for ${serverId} names another server or none; ignored`));
+      return undefined;
+    }
+    const expiresAt = parsed?.['expiresAt'];
+    if (typeof expiresAt !== 'number' || expiresAt + EXPIRED_REPORT_TOLERANCE_MS < this.#o.clock.now()) {
+      this.#onError(new Error(`a load report for ${serverId} expired ${typeof expiresAt === 'number' ? `${this.#o.clock.now() - expiresAt} ms ago` : '(no expiry)'}: a replay; ignored`));
       return undefined;
     }
     return parsed as unknown as PostedReport;

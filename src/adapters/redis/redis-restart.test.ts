@@ -1,9 +1,8 @@
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { Redis } from 'ioredis';
+import { freePort } from '../../../bench/harness/net.js';
+import { kill9, requireRedisServer, startRedis } from '../../../test/support/own-redis.js';
 import { systemClock } from '../../core/clock.js';
 import type { Completion, LoadReport } from '../../core/control/messages.js';
 import { newId } from '../../core/ids.js';
@@ -21,51 +20,6 @@ import { RedisWaitingLine } from './redis-waiting-line.js';
 // like the shared one, on a free loopback port, kills it with SIGKILL and starts it again on
 // the same port. Every adapter must reconnect by itself, notice the loss, and be refilled
 // from what the processes hold durably (their local copy, the order store).
-
-function redisServerBinary(): boolean {
-  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
-}
-
-function requireRedisServer(t: TestContext): boolean {
-  if (redisServerBinary()) return true;
-  const message = 'redis-server is not installed (Debian package redis-server)';
-  if (process.env['CI'] === 'true') throw new Error(`${message}; under CI=true this test must run`);
-  console.error(`\n!!! SKIPPING: ${message} !!!\n`);
-  t.skip(message);
-  return false;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], {
-    stdio: 'ignore',
-  });
-  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => 20, maxRetriesPerRequest: null });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect().catch(() => undefined);
-    assert.equal(await probe.ping(), 'PONG');
-  } finally {
-    probe.disconnect(false);
-  }
-  return child;
-}
-
-async function kill9(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGKILL');
-  await once(child, 'exit');
-}
 
 function report(serverId: string, seq: number): LoadReport {
   return {

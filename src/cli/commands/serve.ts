@@ -6,6 +6,14 @@ Runs one server role in the foreground, configured by environment variables
 
 export async function run(argv: string[]): Promise<number> {
   const [role] = argv;
+  // Listening before the server starts: a SIGTERM during start-up (an orchestrator giving up on
+  // it, say) waits for the start to finish and then stops gracefully, instead of killing it
+  // half-started with Node's default action.
+  const signalled = new Promise<void>((resolve) => {
+    const done = (): void => resolve();
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
   let stop: () => Promise<void>;
   if (role === 'reception') {
     const { runReceptionFromEnv } = await import('../../servers/reception/main.js');
@@ -17,11 +25,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(HELP);
     return 2;
   }
-  await new Promise<void>((resolve) => {
-    const done = (): void => resolve();
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-  });
+  await signalled;
   await stop();
   return 0;
 }

@@ -8,6 +8,7 @@ import {
   derivePurposeSecret,
   deriveTicketKey,
   serverKeySet,
+  serverKeySetVersion,
   type KeyEpoch,
   type ServerKeySet,
 } from './ticket-keys.js';
@@ -131,6 +132,13 @@ describe('key epochs and server key sets', () => {
     assert.deepEqual(afterRotation.retired, []);
     assert.deepEqual(afterRetirement.keys.map((k) => k.kid), [2]);
     assert.deepEqual(afterRetirement.retired, [1]);
+    for (const [epochs, at, set] of [
+      [[first], T0 + HOUR, before],
+      [rotated, T0 + 24 * HOUR, afterRotation],
+      [rotated, T0 + 25 * HOUR, afterRetirement],
+    ] as const) {
+      assert.equal(serverKeySetVersion(epochs, at), set.version, 'the version alone, without deriving keys, is the same');
+    }
   });
 
   it("holds exactly this server's derived keys, and never another server's", () => {

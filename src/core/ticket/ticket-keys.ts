@@ -70,11 +70,24 @@ export interface ServerKeySet {
   readonly retired: readonly number[];
 }
 
-export function serverKeySet(root: Buffer, serverId: string, epochs: readonly KeyEpoch[], nowMs: number): ServerKeySet {
+function liveAndRetired(epochs: readonly KeyEpoch[], nowMs: number): { live: KeyEpoch[]; retired: number[] } {
   const live = epochs.filter((e) => e.retiresAt === null || e.retiresAt > nowMs).sort((a, b) => a.kid - b.kid);
   const retired = epochs.filter((e) => e.retiresAt !== null && e.retiresAt <= nowMs).map((e) => e.kid).sort((a, b) => a - b);
+  return { live, retired };
+}
+
+const versionOf = (live: readonly KeyEpoch[], retired: readonly number[]): string => `${live.map((e) => e.kid).join(',')}/${retired.join(',')}`;
+
+/** The version serverKeySet would give, without deriving any key: the same for every server. */
+export function serverKeySetVersion(epochs: readonly KeyEpoch[], nowMs: number): string {
+  const { live, retired } = liveAndRetired(epochs, nowMs);
+  return versionOf(live, retired);
+}
+
+export function serverKeySet(root: Buffer, serverId: string, epochs: readonly KeyEpoch[], nowMs: number): ServerKeySet {
+  const { live, retired } = liveAndRetired(epochs, nowMs);
   return {
-    version: `${live.map((e) => e.kid).join(',')}/${retired.join(',')}`,
+    version: versionOf(live, retired),
     keys: live.map((e) => ({ kid: e.kid, secret: deriveTicketKey(root, e.kid, serverId).secret.toString('base64url') })),
     retired,
   };

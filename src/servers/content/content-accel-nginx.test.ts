@@ -2,12 +2,13 @@ import * as assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { nginxForTests } from '../../../test/support/nginx.js';
 import { systemClock } from '../../core/clock.js';
+import { NGINX_BINARY } from '../../topology/nginx-entry.js';
 import { delay, problemCode, send, sha256, startHarness, type Harness } from './content-test-harness.js';
 
 // Accel mode behind a real nginx: the content server checks the ticket and answers with
@@ -15,7 +16,7 @@ import { delay, problemCode, send, sha256, startHarness, type Harness } from './
 // really sent through its access log (syslog over UDP). The nginx configuration written here is
 // the one docs/content-server.md shows.
 
-const NGINX = '/usr/sbin/nginx';
+const NGINX = NGINX_BINARY;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -131,7 +132,7 @@ async function stopNginx(front: Front): Promise<void> {
 
 const viaFront = (front: Front, ticketUrl: string): string => front.url + new URL(ticketUrl).pathname;
 
-describe('accel mode behind nginx, with the delivery log', { skip: !existsSync(NGINX) && 'nginx is not installed' }, () => {
+describe('accel mode behind nginx, with the delivery log', { skip: !nginxForTests() }, () => {
   let h: Harness;
   let front: Front;
   let bytes: Buffer;
@@ -201,7 +202,7 @@ describe('accel mode behind nginx, with the delivery log', { skip: !existsSync(N
   });
 });
 
-describe('accel mode behind nginx, without a delivery log', { skip: !existsSync(NGINX) && 'nginx is not installed' }, () => {
+describe('accel mode behind nginx, without a delivery log', { skip: !nginxForTests() }, () => {
   it('counts the authorised range as delivered when it hands the request to nginx', async () => {
     const h = await startHarness({ clock: systemClock, env: { TESSERA_DELIVERY_MODE: 'accel' } });
     const front = await startNginx(h, undefined);

@@ -87,6 +87,7 @@ const loadReportSchema = {
     seq: { type: 'integer', minimum: 0 },
     draining: { type: 'boolean' },
     transferRateLimit: num,
+    intervalMs: { type: 'integer', minimum: 1 },
   },
 } as const;
 
@@ -122,10 +123,10 @@ export function createControlIntake(deps: Omit<ControlAppDeps, 'files'>): Contro
         deps.replication.syncServer(report.serverId);
       }
       deps.waitingRoom.kick();
-      const keySet = deps.keyring.keySetFor(report.serverId);
       // The drain goes back every time, so a restarted content server learns it again at once.
       const drain = deps.servers.isDrained(report.serverId);
-      return keySet.version === report.keySetVersion ? { drain } : { keySet, drain };
+      // The keys are derived only for a server that does not hold them yet.
+      return deps.keyring.keySetVersion() === report.keySetVersion ? { drain } : { keySet: deps.keyring.keySetFor(report.serverId), drain };
     },
     async recordCompletion(c) {
       if (!isUuid(c.orderId) || !isUuid(c.ticketId)) throw new TesseraError('invalid-id');

@@ -37,9 +37,23 @@ export function sendProblemReply(reply: FastifyReply, code: ProblemCode, detail?
   return reply.code(doc.status).header('content-type', PROBLEM_JSON).header('cache-control', 'no-store').send(JSON.stringify(doc));
 }
 
+/** During an outage every request fails the same way: one log line per this many ms, with a count. */
+const CAUSE_LOG_GAP_MS = 5000;
+
 export function installProblemHandlers(app: FastifyInstance, logger: Logger): void {
+  let causeLoggedAt = -Infinity;
+  let causesUnlogged = 0;
   app.setErrorHandler((error: FastifyError | TesseraError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof TesseraError) {
+      // A 5xx with a cause (the database refused, say): the client gets the problem, the log the cause.
+      if (error.status >= 500 && error.cause !== undefined) {
+        const now = Date.now();
+        if (now - causeLoggedAt >= CAUSE_LOG_GAP_MS) {
+          logger.warn({ err: error.cause, code: error.code, route: request.routeOptions.url, alike: causesUnlogged }, `answered ${error.code}; the cause`);
+          causeLoggedAt = now;
+          causesUnlogged = 0;
+        } else causesUnlogged++;
+      }
       return sendProblemReply(reply, error.code, error.message, { ...error.extra });
     }
     const code = codeForFastifyError(error);

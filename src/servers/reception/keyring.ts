@@ -1,5 +1,5 @@
 import type { Clock } from '../../core/clock.js';
-import { activeEpoch, deriveTicketKey, liveKidsOf, serverKeySet, type KeyEpoch, type ServerKeySet } from '../../core/ticket/ticket-keys.js';
+import { activeEpoch, deriveTicketKey, liveKidsOf, serverKeySet, serverKeySetVersion, type KeyEpoch, type ServerKeySet } from '../../core/ticket/ticket-keys.js';
 import type { TicketKey } from '../../core/ticket/ticket.js';
 import type { KeyStore } from '../../ports/persistence.js';
 
@@ -77,6 +77,11 @@ export class Keyring {
     // Not cached like mintingKey's: the server ID comes from a client's ticket, and a cache
     // keyed on it would grow with whatever names clients make up.
     return deriveTicketKey(this.#root, kid, serverId);
+  }
+
+  /** The version of the key set every server should hold now (cheap: no key is derived). */
+  keySetVersion(): string {
+    return serverKeySetVersion(this.#epochs, this.#clock.now());
   }
 
   keySetFor(serverId: string): ServerKeySet {

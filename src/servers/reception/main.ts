@@ -20,6 +20,7 @@ import { Replication } from './replication.js';
 import { ServerRegistry } from './server-registry.js';
 import { Sweeper } from './sweeper.js';
 import { WaitingRoom } from './waiting-room.js';
+import { sharedRevocations } from './revocation-log.js';
 import { RateLimiter } from '../../core/rate-limit.js';
 import { derivePurposeSecret } from '../../core/ticket/ticket-keys.js';
 import { hostname } from 'node:os';
@@ -101,6 +102,9 @@ export async function startReception(
     equalLoadBand: config.equalLoadBand,
   });
   const ledger = shared?.ledger;
+  // A replaced ticket is refused by every content server that shares the ledger, and put back
+  // in it if its store loses it.
+  const revocations = ledger?.capabilities.crossProcess ? sharedRevocations(ledger, clock, logger) : undefined;
   const ordering = new Ordering({
     config,
     clock,
@@ -111,8 +115,7 @@ export async function startReception(
     keyring,
     metrics,
     logger,
-    // A replaced ticket is refused by every content server that shares the ledger.
-    ...(ledger?.capabilities.crossProcess ? { revokeTicket: (ticketId: string, forgetAt: number) => ledger.addAll([{ ticketId, forgetAt }]) } : {}),
+    ...(revocations ? { revokeTicket: revocations.revoke } : {}),
   });
   const sweeper = new Sweeper(db, clock, logger, config.clockToleranceS * 1000 + 30_000);
   const waitingRoom = new WaitingRoom({
@@ -172,6 +175,7 @@ export async function startReception(
       clearInterval(drainRefresh);
       sweeper.stop();
       waitingRoom.stop();
+      revocations?.stop();
       await stopShared?.();
       await publicApp.close();
       await controlApp.close();
@@ -227,8 +231,7 @@ async function wireSharedState(
       // rotated the keys since this one last read them. Read them first, so two receptions
       // never hand a server key sets back and forth.
       await deps.keyring.refresh();
-      const keySet = deps.keyring.keySetFor(report.serverId);
-      settings = keySet.version === report.keySetVersion ? { drain: settings.drain } : { ...settings, keySet };
+      settings = deps.keyring.keySetVersion() === report.keySetVersion ? { drain: settings.drain } : { ...settings, keySet: deps.keyring.keySetFor(report.serverId) };
       if (held(settings)) return undefined;
     }
     if (settings.drain !== report.draining) {

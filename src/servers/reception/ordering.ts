@@ -129,8 +129,9 @@ export class Ordering {
   async admit(order: OrderRecord, content: ContentRecord): Promise<PlacedOrder | undefined> {
     const d = this.#d;
     const holders = await unavailableOnFailure(() => d.db.catalogue.replicaServers(content.id));
-    const ranked = d.policy.order({ candidates: d.servers.candidates(holders) });
-    if (ranked.length === 0) d.logger.debug({ orderId: order.id, candidates: d.servers.candidates(holders) }, 'no server can take the order now');
+    const candidates = d.servers.candidates(holders);
+    const ranked = d.policy.order({ candidates });
+    if (ranked.length === 0) d.logger.debug({ orderId: order.id, candidates }, 'no server can take the order now');
     for (const serverId of ranked) {
       const server = d.servers.get(serverId);
       if (!server) continue;
@@ -191,7 +192,7 @@ export class Ordering {
       d.logger.debug({ serverId, orderId: order.id, reason: outcome.code }, 'notice refused; trying the next server');
       return undefined;
     }
-    d.servers.noteNotice(serverId, content.size, sentAt);
+    d.servers.noteNotice(serverId, notice.ticketId, content.size, sentAt);
     return notice;
   }
 
@@ -379,11 +380,16 @@ function assertReplaceable(order: OrderRecord): void {
   }
 }
 
+/**
+ * Runs work that needs the database: a failure of the database (or of the shared state beside
+ * it) becomes 503 unavailable with Retry-After, its cause kept for the log. A programming error
+ * (TypeError, RangeError, ReferenceError) is not dressed up as an outage: it stays a 500.
+ */
 export async function unavailableOnFailure<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if (error instanceof TesseraError) throw error;
-    throw new TesseraError('unavailable', 'the order database is unavailable', { retryAfterS: 5 });
+    if (error instanceof TesseraError || error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError) throw error;
+    throw new TesseraError('unavailable', 'the order database is unavailable', { retryAfterS: 5 }, { cause: error });
   }
 }

@@ -2,14 +2,14 @@ import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { TesseraError } from '../../core/errors.js';
-import { isUuid } from '../../core/ids.js';
+import { isUuid, SERVER_ID_PATTERN } from '../../core/ids.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ContentRecord, OrderRecord, Persistence } from '../../ports/persistence.js';
 import { installProblemHandlers } from './http-errors.js';
 import type { Clock } from '../../core/clock.js';
 import type { RateLimiter } from '../../core/rate-limit.js';
 import type { ReceptionMetrics } from './metrics.js';
-import { unavailableOnFailure, type Ordering, type PlacedOrder } from './ordering.js';
+import { MAX_TICKET_REPLACEMENTS, unavailableOnFailure, type Ordering, type PlacedOrder } from './ordering.js';
 import { createHash } from 'node:crypto';
 import { PAGE_SECURITY_HEADERS, renderCatalogPage, renderWaitingPage, WAITING_SCRIPT } from './pages.js';
 
@@ -325,13 +325,13 @@ export async function buildPublicApp(deps: PublicAppDeps): Promise<FastifyInstan
         'Send the ticket you hold (the ticket URL, or its ticket part). The order must be `ticketed` and the ticket its current one. ' +
         'A new ticket is issued on another content server when one can take it (the server named in `failedServerId`, and the one of the old ticket, only as a last resort); ' +
         'the old ticket is revoked. `heldBytes` is how much of the item the client already has, so the new server counts it as delivered. ' +
-        'Asking again with the ticket that was just replaced returns the same new ticket. At most 3 replacements per order.',
+        `Asking again with the ticket that was just replaced returns the same new ticket. At most ${MAX_TICKET_REPLACEMENTS} replacements per order.`,
       params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
       body: {
         type: 'object',
         properties: {
           ticket: { type: 'string', minLength: 1, maxLength: 2048 },
-          failedServerId: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,31}$' },
+          failedServerId: { type: 'string', pattern: SERVER_ID_PATTERN.source },
           heldBytes: { type: 'integer', minimum: 0 },
         },
         required: ['ticket'],

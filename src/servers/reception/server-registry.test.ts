@@ -90,7 +90,7 @@ describe('ServerRegistry health', () => {
     const registry = new ServerRegistry(clock, { staleness });
     registry.record(report('cs-1', clock, 1));
     clock.advance(10);
-    registry.noteNotice('cs-1', 1000, clock.now());
+    registry.noteNotice('cs-1', 't-1', 1000, clock.now());
     registry.drain('cs-1', clock.now());
     assert.equal(registry.get('cs-1')?.health, 'draining');
   });
@@ -128,8 +128,8 @@ describe('ServerRegistry candidates', () => {
       }),
     );
     clock.advance(10);
-    registry.noteNotice('cs-1', 1000, clock.now());
-    registry.noteNotice('cs-1', 1000, clock.now());
+    registry.noteNotice('cs-1', 't-new-1', 1000, clock.now());
+    registry.noteNotice('cs-1', 't-new-2', 1000, clock.now());
     registry.noteRelease('cs-1', 't-old');
     const [c] = registry.candidates(['cs-1']);
     assert.deepEqual(
@@ -151,6 +151,55 @@ describe('ServerRegistry candidates', () => {
     registry.noteFull('cs-1');
     assert.equal(registry.candidates(['cs-1'])[0]?.refusedSinceReport, true);
     assert.equal(registry.candidates(['cs-1'])[0]?.slotsTaken, 4, 'the waiting room counts a refused server as full');
+  });
+});
+
+describe('ServerRegistry slot count between reports', () => {
+  const slot = (ticketId: string, clock: ManualClock) => ({ ticketId, state: 'active' as const, remainingBytes: 10, bytesPerSecond: 100, releaseBy: clock.now() + 1000 });
+
+  it('frees the slot of a ticket noticed and ended between two reports', () => {
+    const clock = new ManualClock(1_000_000);
+    const registry = new ServerRegistry(clock, { staleness });
+    registry.record(report('cs-1', clock, 1));
+    clock.advance(5);
+    for (let i = 0; i < 4; i++) registry.noteNotice('cs-1', `t-${i}`, 1000, clock.now());
+    assert.equal(registry.get('cs-1')?.slotsTaken, 4, 'four notices since the report fill it');
+    registry.noteRelease('cs-1', 't-1');
+    registry.noteRelease('cs-1', 't-2');
+    assert.equal(registry.get('cs-1')?.slotsTaken, 2, 'two of them ended before any report showed them');
+    registry.noteRelease('cs-1', 't-2');
+    assert.equal(registry.get('cs-1')?.slotsTaken, 2, 'a completion heard twice frees one slot');
+  });
+
+  it('counts an ended ticket once when a report sent before it ended arrives after its completion', () => {
+    const clock = new ManualClock(1_000_000);
+    const registry = new ServerRegistry(clock, { staleness });
+    registry.record(report('cs-1', clock, 1));
+    clock.advance(5);
+    registry.noteNotice('cs-1', 't-a', 1000, clock.now());
+    registry.noteNotice('cs-1', 't-b', 1000, clock.now());
+    clock.advance(5);
+    // The server sends a report showing both; before it arrives, t-a's completion does.
+    const sent = report('cs-1', clock, 2, { slotsTaken: 2, slots: [slot('t-a', clock), slot('t-b', clock)] });
+    clock.advance(5);
+    registry.noteRelease('cs-1', 't-a');
+    assert.equal(registry.get('cs-1')?.slotsTaken, 1);
+    registry.record(sent);
+    assert.equal(registry.get('cs-1')?.slotsTaken, 1, 'the report shows t-a, which has ended since');
+    // The next report no longer shows t-a: nothing left to subtract.
+    clock.advance(50);
+    registry.record(report('cs-1', clock, 3, { slotsTaken: 1, slots: [slot('t-b', clock)] }));
+    assert.equal(registry.get('cs-1')?.slotsTaken, 1);
+    registry.noteRelease('cs-1', 't-b');
+    assert.equal(registry.get('cs-1')?.slotsTaken, 0);
+  });
+
+  it('does not free a slot for a ticket it never counted', () => {
+    const clock = new ManualClock(1_000_000);
+    const registry = new ServerRegistry(clock, { staleness });
+    registry.record(report('cs-1', clock, 1, { slotsTaken: 1, slots: [slot('t-x', clock)] }));
+    registry.noteRelease('cs-1', 't-elsewhere');
+    assert.equal(registry.get('cs-1')?.slotsTaken, 1);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { Clock } from '../../core/clock.js';
 import type { DrainStatus, LoadReport, ServerStatus, StatusSnapshot } from '../../core/control/messages.js';
 import { serviceTimeMs, type ServiceHistory, type SlotForecast } from '../../core/queue/wait-estimate.js';
+import { byServerId } from '../../core/selection/by-server-id.js';
 import type { Candidate } from '../../core/selection/candidate.js';
 import { serverHealth, staleAfterMs, takesNewTickets, type ServerHealth, type StalenessPolicy } from '../../core/server-health.js';
 import type { ServerDrain } from '../../ports/persistence.js';
@@ -18,10 +19,15 @@ import type { ServerDrain } from '../../ports/persistence.js';
 interface Entry {
   report: LoadReport;
   receivedAt: number;
-  /** Notices this reception made since the report was sent: when, and the item's size. */
-  recentNotices: { at: number; bytes: number }[];
-  /** Slots freed (completions) since the report was sent. */
-  recentReleases: number[];
+  /** Notices this reception made since the report was sent and not yet ended: when, the item's size, the ticket. */
+  recentNotices: { at: number; bytes: number; ticketId: string }[];
+  /** Tickets the report shows taken that have ended since (a completion arrived). */
+  recentReleases: Set<string>;
+  /**
+   * Tickets that ended (a completion arrived) though the report does not show them: noticed
+   * after it, or ended before it. A report sent before they ended may still arrive and show them.
+   */
+  endedUnreported: Set<string>;
   /** A notice was refused as slots-full after this report: treat the server as full until the next one. */
   fullSinceReport: boolean;
   /** Last observed rate of one transfer on this server, bytes/s (0: never seen). */
@@ -111,7 +117,13 @@ export class ServerRegistry {
     // the server's clock; we compare on our receive time minus the report's age in transit,
     // which on one machine or a synchronised cluster is the same thing.
     const recentNotices = (previous?.recentNotices ?? []).filter((n) => n.at > report.sentAt);
-    const recentReleases = (previous?.recentReleases ?? []).filter((t) => t > report.sentAt);
+    // A ticket that ended here but that this report still shows was ended after the report was
+    // sent: its slot is free now, though the report counts it.
+    const listed = new Set(report.slots.map((slot) => slot.ticketId));
+    const recentReleases = new Set<string>();
+    for (const ended of [...(previous?.recentReleases ?? []), ...(previous?.endedUnreported ?? [])]) {
+      if (listed.has(ended)) recentReleases.add(ended);
+    }
     const rates = report.slots.filter((slot) => slot.state === 'active' && slot.bytesPerSecond > 0).map((slot) => slot.bytesPerSecond);
     const limit = report.transferRateLimit ?? 0;
     const observed = rates.length > 0 ? rates.reduce((a, b) => a + b, 0) / rates.length : (previous?.perTransferRate ?? 0);
@@ -121,6 +133,7 @@ export class ServerRegistry {
       receivedAt: now,
       recentNotices,
       recentReleases,
+      endedUnreported: new Set(),
       fullSinceReport: false,
       perTransferRate,
       staleAfterMs: staleAfterMs(report.intervalMs, this.#staleness),
@@ -170,9 +183,9 @@ export class ServerRegistry {
     return this.#servers.has(serverId) || this.#drains.has(serverId);
   }
 
-  /** A notice sent at `sentAt` (before the server could count it) took a slot for an item of `bytes`. */
-  noteNotice(serverId: string, bytes: number, sentAt: number): void {
-    this.#servers.get(serverId)?.recentNotices.push({ at: sentAt, bytes });
+  /** A notice for `ticketId`, sent at `sentAt` (before the server could count it), took a slot for an item of `bytes`. */
+  noteNotice(serverId: string, ticketId: string, bytes: number, sentAt: number): void {
+    this.#servers.get(serverId)?.recentNotices.push({ at: sentAt, bytes, ticketId });
   }
 
   noteFull(serverId: string): void {
@@ -182,13 +195,25 @@ export class ServerRegistry {
 
   /**
    * A ticket on this server ended (a completion arrived): its slot is free before the next
-   * report says so — unless the last report already shows it gone (completions can trail the
-   * slot's release).
+   * report says so. Counted once, whichever way the slot was counted: as a notice made since the
+   * report (a short download starts and ends between two reports), or in the report itself. A
+   * ticket the report does not show either ended before it was sent (completions can trail the
+   * slot's release) or was noticed by another reception; it is remembered in case a report sent
+   * before it ended arrives next.
    */
   noteRelease(serverId: string, ticketId: string): void {
     const entry = this.#servers.get(serverId);
-    if (!entry || !entry.report.slots.some((slot) => slot.ticketId === ticketId)) return;
-    entry.recentReleases.push(this.#clock.now());
+    if (!entry) return;
+    const notice = entry.recentNotices.findIndex((n) => n.ticketId === ticketId);
+    if (notice >= 0) {
+      entry.recentNotices.splice(notice, 1);
+      entry.endedUnreported.add(ticketId);
+    } else if (entry.report.slots.some((slot) => slot.ticketId === ticketId)) {
+      entry.recentReleases.add(ticketId);
+    } else {
+      entry.endedUnreported.add(ticketId);
+      return;
+    }
     entry.fullSinceReport = false;
   }
 
@@ -226,7 +251,7 @@ export class ServerRegistry {
       for (const notice of entry.recentNotices) mine.push({ freeAt: held(notice.bytes), perTransferRate: rate });
       // Slots freed since the report are the ones predicted to free first: they already did.
       mine.sort((a, b) => a.freeAt - b.freeAt);
-      mine.splice(0, Math.min(entry.recentReleases.length, mine.length));
+      mine.splice(0, Math.min(entry.recentReleases.size, mine.length));
       // Slots the report shows free; if a notice found the server full since, someone else (another
       // reception) took them, and we only know they will free after a typical service time.
       const freeAt = entry.fullSinceReport ? now + (history.meanServiceMs ?? 1000) : now;
@@ -242,7 +267,7 @@ export class ServerRegistry {
   }
 
   list(): ServerView[] {
-    return [...this.#servers.entries()].map(([id, e]) => this.#view(id, e)).sort((a, b) => a.serverId.localeCompare(b.serverId));
+    return [...this.#servers.entries()].map(([id, e]) => this.#view(id, e)).sort(byServerId);
   }
 
   /** Slots of the servers that take new tickets. */
@@ -281,7 +306,7 @@ export class ServerRegistry {
         capacity: entry.report.capacity,
         reportedTaken: entry.report.slotsTaken,
         pendingNotices: entry.recentNotices.length,
-        releasesSinceReport: entry.recentReleases.length,
+        releasesSinceReport: entry.recentReleases.size,
         refusedSinceReport: entry.fullSinceReport,
         draining: !view.eligible,
         reportedAt: entry.receivedAt,
@@ -301,7 +326,7 @@ export class ServerRegistry {
   #view(serverId: string, entry: Entry): ServerView {
     const ageMs = Math.max(0, this.#clock.now() - entry.receivedAt);
     const r = entry.report;
-    const counted = Math.max(0, r.slotsTaken + entry.recentNotices.length - entry.recentReleases.length);
+    const counted = Math.max(0, r.slotsTaken + entry.recentNotices.length - entry.recentReleases.size);
     const slotsTaken = entry.fullSinceReport ? r.capacity : counted;
     const drainedSince = this.#drains.get(serverId) ?? null;
     const health = serverHealth({

@@ -297,10 +297,12 @@ export class WaitingRoom {
     try {
       const line = this.#shared as WaitingLine;
       const now = this.#d.clock.now();
-      for (const id of ids) {
-        const position = await line.position(id, now).catch(() => 0);
-        if (position === undefined) this.#admitted.emit(id);
-      }
+      // All at once: the Redis client sends them back to back on its one connection, so a
+      // reception with many long-pollers waits one round trip per tick, not one per poller.
+      const positions = await Promise.all(ids.map((id) => line.position(id, now).catch(() => 0)));
+      ids.forEach((id, i) => {
+        if (positions[i] === undefined) this.#admitted.emit(id);
+      });
     } finally {
       this.#polling = false;
     }
