@@ -4,7 +4,8 @@ import type { KeyEpoch } from '../core/ticket/ticket-keys.js';
 // The durable state of a reception: the catalogue, the orders, the ticket key epochs and the
 // operator's drains.
 // One interface, two adapters (SQLite by default, PostgreSQL when configured), one contract
-// suite that runs both (src/adapters/sql/persistence.contract.test.ts). All times are Unix ms.
+// suite that runs both (src/adapters/sql/persistence.contract.test.ts). All times are whole Unix
+// ms; the order store refuses a fraction with a TypeError (PostgreSQL's bigint would, SQLite not).
 
 export interface ContentRecord {
   readonly id: string;

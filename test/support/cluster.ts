@@ -13,6 +13,9 @@ import { addContent, type AdminTarget } from '../../src/cli/admin-client.js';
 import { waitHealthy } from '../../src/cli/commands/up.js';
 import { waitFor } from './wait.js';
 
+/** A bound, not an expectation: a process is healthy in about a second, but a starved CI machine can take far longer. */
+const HEALTHY_WITHIN_MS = 60_000;
+
 // A real topology for integration tests: a reception and content servers, each its own
 // process started with `tessera serve`, on free loopback ports, with a temporary data dir.
 
@@ -134,7 +137,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       if (!spec) throw new Error(`no process ${name}`);
       await cluster.kill(name);
       start(spec, serverEnvOf(spec));
-      await waitHealthy(spec.healthUrl, 20_000);
+      await waitHealthy(spec.healthUrl, HEALTHY_WITHIN_MS);
     },
     async startLike(name, like, env, healthUrl) {
       const spec = specs.get(like);
@@ -142,7 +145,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       const twin: ProcessSpec = { ...spec, name, healthUrl, env: { ...spec.env, ...serverEnvOf(spec), ...env } };
       specs.set(name, twin);
       start(twin, {});
-      await waitHealthy(healthUrl, 20_000);
+      await waitHealthy(healthUrl, HEALTHY_WITHIN_MS);
     },
     async stop() {
       await Promise.all([...processes.keys()].map((name) => cluster.kill(name, 'SIGTERM')));
@@ -150,7 +153,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     },
   };
   try {
-    await Promise.all(plan.map((spec) => waitHealthy(spec.healthUrl, 20_000)));
+    await Promise.all(plan.map((spec) => waitHealthy(spec.healthUrl, HEALTHY_WITHIN_MS)));
     await cluster.waitForServers(count);
   } catch (error) {
     const dump = [...logs.entries()].map(([n, l]) => `--- ${n}\n${l.slice(-20).join('\n')}`).join('\n');

@@ -431,6 +431,17 @@ const cases: Readonly<Record<string, (c: CaseContext) => Promise<void>>> = {
     assert.equal((await db.orders.getOrder(ticketed.id))?.queueReturnBy, null, 'orders not in line are left alone');
   },
 
+  async 'a time that is not a whole millisecond is refused alike by every backend, and changes nothing'(c) {
+    const db = await c.open();
+    const contentId = await withContent(db);
+    const o = await db.orders.createOrder({ id: newId(), contentId, clientAddress: null, createdAt: T0 });
+    assert.ok(await db.orders.markQueued(o.id, T0 + 10_000, T0));
+    await assert.rejects(db.orders.touchQueued(o.id, T0 + 30_000.5, T0 + 1_000), TypeError);
+    await assert.rejects(async () => db.orders.markQueued(newId(), T0 + 0.25, T0), TypeError);
+    await assert.rejects(db.orders.countQueued(T0 + 0.5), TypeError);
+    assert.equal((await db.orders.getOrder(o.id))?.queueReturnBy, T0 + 10_000);
+  },
+
   async 'several processes opening a new database at once all migrate it safely'(c) {
     const moduleUrl = new URL('./open-persistence.js', import.meta.url).href;
     const startAt = String(Date.now() + 500);

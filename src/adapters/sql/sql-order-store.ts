@@ -25,6 +25,16 @@ function toOrder(row: Selectable<OrdersTable>): OrderRecord {
   };
 }
 
+/**
+ * Times are whole milliseconds since the epoch (bigint columns). PostgreSQL refuses a fraction
+ * and SQLite would store it as a REAL, so both refuse it here alike: a fraction is a caller's bug.
+ */
+function wholeMs(times: Readonly<Record<string, number>>): void {
+  for (const [name, value] of Object.entries(times)) {
+    if (!Number.isSafeInteger(value)) throw new TypeError(`${name} ${value} is not a whole number of milliseconds`);
+  }
+}
+
 // Every move is one conditional UPDATE on (id, state): when two writers race for the same
 // order, the database lets exactly one of them match the row and the other gets undefined.
 export class SqlOrderStore implements OrderStore {
@@ -35,6 +45,7 @@ export class SqlOrderStore implements OrderStore {
   }
 
   async createOrder(order: NewOrder): Promise<OrderRecord> {
+    wholeMs({ createdAt: order.createdAt });
     const row = await this.#db
       .insertInto('orders')
       .values({
@@ -56,6 +67,7 @@ export class SqlOrderStore implements OrderStore {
   }
 
   async markTicketed(id: string, issued: TicketIssued): Promise<OrderRecord | undefined> {
+    wholeMs({ ticketNotBefore: issued.ticketNotBefore, ticketExpiresAt: issued.ticketExpiresAt, at: issued.at });
     const row = await this.#db
       .updateTable('orders')
       .set({
@@ -74,6 +86,7 @@ export class SqlOrderStore implements OrderStore {
   }
 
   async replaceTicket(id: string, currentTicketId: string, issued: TicketIssued, maxReplacements: number): Promise<OrderRecord | undefined> {
+    wholeMs({ ticketNotBefore: issued.ticketNotBefore, ticketExpiresAt: issued.ticketExpiresAt, at: issued.at });
     if (!Number.isSafeInteger(maxReplacements) || maxReplacements < 0) throw new TypeError(`maxReplacements ${maxReplacements} is not a count`);
     const row = await this.#db
       .updateTable('orders')
@@ -96,6 +109,7 @@ export class SqlOrderStore implements OrderStore {
   }
 
   markQueued(id: string, returnBy: number, at: number): Promise<OrderRecord | undefined> {
+    wholeMs({ returnBy, at });
     assertTransition('received', 'queued');
     return this.#db.transaction().execute(async (trx) => {
       const counter = await trx
@@ -116,6 +130,7 @@ export class SqlOrderStore implements OrderStore {
   }
 
   async touchQueued(id: string, returnBy: number, at: number): Promise<OrderRecord | undefined> {
+    wholeMs({ returnBy, at });
     const row = await this.#db
       .updateTable('orders')
       .set({ queue_return_by: returnBy, updated_at: at })
@@ -128,6 +143,7 @@ export class SqlOrderStore implements OrderStore {
   }
 
   async keepPlacesAfterOutage(returnBy: number, at: number): Promise<number> {
+    wholeMs({ returnBy, at });
     const last = await this.#db
       .selectFrom('orders')
       .select((eb) => eb.fn.max('updated_at').as('at'))
@@ -145,6 +161,7 @@ export class SqlOrderStore implements OrderStore {
   }
 
   async listQueued(now: number, limit: number): Promise<readonly OrderRecord[]> {
+    wholeMs({ now });
     if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`limit ${limit} is not a positive integer`);
     const rows = await this.#db
       .selectFrom('orders')
@@ -158,6 +175,7 @@ export class SqlOrderStore implements OrderStore {
   }
 
   async listQueuePlaces(now: number, afterSeq: number, limit: number): Promise<readonly QueuePlace[]> {
+    wholeMs({ now });
     if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`limit ${limit} is not a positive integer`);
     if (!Number.isSafeInteger(afterSeq)) throw new TypeError(`afterSeq ${afterSeq} is not an integer`);
     // Three columns, keyset-paged along the (state, queue_seq) index.
@@ -174,6 +192,7 @@ export class SqlOrderStore implements OrderStore {
   }
 
   async queuePosition(id: string, now: number): Promise<number | undefined> {
+    wholeMs({ now });
     const mine = await this.#db.selectFrom('orders').select(['queue_seq', 'state']).where('id', '=', id).executeTakeFirst();
     if (!mine || mine.state !== 'queued' || mine.queue_seq === null) return undefined;
     const ahead = await this.#db
@@ -187,6 +206,7 @@ export class SqlOrderStore implements OrderStore {
   }
 
   async countQueued(now: number): Promise<number> {
+    wholeMs({ now });
     const row = await this.#db
       .selectFrom('orders')
       .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -197,6 +217,7 @@ export class SqlOrderStore implements OrderStore {
   }
 
   async expireLapsed(now: number, limit: number): Promise<readonly OrderRecord[]> {
+    wholeMs({ now });
     const lapsed = await this.#db
       .selectFrom('orders')
       .select('id')
@@ -221,19 +242,23 @@ export class SqlOrderStore implements OrderStore {
   }
 
   markRejected(id: string, reason: string, at: number): Promise<OrderRecord | undefined> {
+    wholeMs({ at });
     return this.#move(id, 'received', 'rejected', undefined, { reason, updated_at: at });
   }
 
   markCompleted(id: string, ticketId: string, bytesDelivered: number, at: number): Promise<OrderRecord | undefined> {
+    wholeMs({ at });
     return this.#move(id, 'ticketed', 'completed', ticketId, { bytes_delivered: bytesDelivered, updated_at: at });
   }
 
   /** A null `ticketId` expires the order whatever ticket it holds (the sweeper's case). */
   markExpired(id: string, ticketId: string | null, reason: string, bytesDelivered: number | null, at: number): Promise<OrderRecord | undefined> {
+    wholeMs({ at });
     return this.#move(id, 'ticketed', 'expired', ticketId ?? undefined, { reason, bytes_delivered: bytesDelivered, updated_at: at });
   }
 
   async listStale(before: number, limit: number): Promise<readonly OrderRecord[]> {
+    wholeMs({ before });
     if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`limit ${limit} is not a positive integer`);
     const rows = await this.#db
       .selectFrom('orders')

@@ -13,6 +13,7 @@ import type { ReceptionConfig } from './config.js';
 import type { ContentServerClient } from './content-server-client.js';
 import type { Keyring } from './keyring.js';
 import type { ReceptionMetrics } from './metrics.js';
+import { isOutage } from './outage.js';
 import type { ServerRegistry, ServerView } from './server-registry.js';
 
 // The steps of placing an order (R1–R6): write the order, let the configured selection policy
@@ -382,14 +383,15 @@ function assertReplaceable(order: OrderRecord): void {
 
 /**
  * Runs work that needs the database: a failure of the database (or of the shared state beside
- * it) becomes 503 unavailable with Retry-After, its cause kept for the log. A programming error
- * (TypeError, RangeError, ReferenceError) is not dressed up as an outage: it stays a 500.
+ * it) becomes 503 unavailable with Retry-After, its cause kept for the log. A failure that no
+ * retry mends (a programming error, a query the database refused: see isOutage) is not dressed
+ * up as an outage: it stays a 500.
  */
 export async function unavailableOnFailure<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if (error instanceof TesseraError || error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError) throw error;
+    if (error instanceof TesseraError || !isOutage(error)) throw error;
     throw new TesseraError('unavailable', 'the order database is unavailable', { retryAfterS: 5 }, { cause: error });
   }
 }

@@ -13,6 +13,7 @@ import { SharedStateLost } from '../../ports/shared-state-lost.js';
 import type { LineEntry, WaitingLine } from '../../ports/waiting-line.js';
 import type { ReceptionMetrics } from './metrics.js';
 import { OrderMovedOn, unavailableOnFailure, type Ordering, type PlacedOrder } from './ordering.js';
+import { isOutage } from './outage.js';
 import type { ServerRegistry } from './server-registry.js';
 
 // When every content server is busy (R9, seed 001 ¶0044–0050): the order joins a line kept in
@@ -506,12 +507,12 @@ export class WaitingRoom {
     } else {
       predicted = this.#predictedAdmission(order.id, now);
     }
-    const estimatedWaitMs = predicted === undefined || !Number.isFinite(predicted) ? this.#fallbackWaitMs(position) : Math.max(0, predicted - now);
+    const estimatedWaitMs = Math.round(predicted === undefined || !Number.isFinite(predicted) ? this.#fallbackWaitMs(position) : Math.max(0, predicted - now));
     // Come back early enough to be long-polling when the turn comes; never stay away so long
     // that the estimate goes stale. Those who could be next whenever any slot frees (as many as
     // there are slots) come straight back: a transfer can end much sooner than predicted.
     const nextUp = position <= d.servers.totalCapacity();
-    const sleepMs = nextUp ? 0 : Math.min(this.#s.maxSleepMs, Math.max(0, estimatedWaitMs - this.#s.maxPollMs / 2));
+    const sleepMs = nextUp ? 0 : Math.round(Math.min(this.#s.maxSleepMs, Math.max(0, estimatedWaitMs - this.#s.maxPollMs / 2)));
     const retryAt = now + sleepMs;
     await unavailableOnFailure(() => d.db.orders.touchQueued(order.id, retryAt + this.#s.graceMs, now));
     if (this.#shared) await this.#touchShared(order, retryAt + this.#s.graceMs, now);
@@ -765,9 +766,9 @@ export class WaitingRoom {
     try {
       await this.#admitFromSharedFrontOnce(line);
     } catch (error) {
-      if (error instanceof TesseraError) throw error;
+      if (error instanceof TesseraError || !isOutage(error)) throw error;
       // Redis (or the database) did not answer: "unavailable", not "internal".
-      throw new TesseraError('unavailable', 'the waiting line is unavailable for a moment', { retryAfterS: 2 });
+      throw new TesseraError('unavailable', 'the waiting line is unavailable for a moment', { retryAfterS: 2 }, { cause: error });
     }
   }
 
