@@ -20,16 +20,16 @@ const CLIENT_SEED = 1;
 
 export type Clients = ReturnType<typeof quantised>;
 
-export function liveClients(): Record<LiveWorkloadName, Clients> {
+export function liveClients(pace = 1): Record<LiveWorkloadName, Clients> {
   return {
-    flash: quantised(makeClients(liveScenario('flash', 1, 1), CLIENT_SEED)),
-    steady: quantised(makeClients(liveScenario('steady', 1, 1), CLIENT_SEED)),
+    flash: quantised(makeClients(liveScenario('flash', 1, 1, pace), CLIENT_SEED)),
+    steady: quantised(makeClients(liveScenario('steady', 1, 1, pace), CLIENT_SEED)),
   };
 }
 
 /** The simulator on a live cell's scenario and clients: the mean of 5 seeds of its own chance. */
-export function simFigures(workload: LiveWorkloadName, receptions: number, intervalS: number, policy: SimPolicy, clients: Clients): SimFigures {
-  const runs = SIM_SEEDS.map((seed) => simulate(liveScenario(workload, receptions, intervalS), policy, seed, { clients }));
+export function simFigures(workload: LiveWorkloadName, receptions: number, intervalS: number, policy: SimPolicy, clients: Clients, pace = 1): SimFigures {
+  const runs = SIM_SEEDS.map((seed) => simulate(liveScenario(workload, receptions, intervalS, pace), policy, seed, { clients }));
   const mean = (pick: (r: (typeof runs)[number]) => number): number => runs.reduce((a, r) => a + pick(r), 0) / runs.length;
   return {
     p50S: mean((r) => r.p50S),

@@ -12,27 +12,45 @@ import type { Scenario, ServerSpec, Workload } from '../sim/scenario.js';
 const KiB = 1024;
 const Mbit = 1_000_000 / 8;
 
-export const liveFleet: readonly ServerSpec[] = [
-  { id: 'big-a', area: 'a', slots: 32, perTransferBps: 256 * KiB, uplinkBps: 62.5 * Mbit },
-  { id: 'mid-b', area: 'b', slots: 16, perTransferBps: 256 * KiB, uplinkBps: 31.25 * Mbit },
-  { id: 'small-a', area: 'a', slots: 4, perTransferBps: 128 * KiB, uplinkBps: 6.25 * Mbit },
-  { id: 'small-b', area: 'b', slots: 4, perTransferBps: 128 * KiB, uplinkBps: 6.25 * Mbit },
-];
+/**
+ * The fleet at `pace`: every rate divided by it. At pace 2 a transfer takes twice as long, so
+ * the same slot occupancy costs the machine half the orders per second: headroom on two cores,
+ * where at pace 1 the harness itself keeps the machine saturated (load average ~5).
+ */
+export function liveFleetAt(pace: number): ServerSpec[] {
+  return [
+    { id: 'big-a', area: 'a', slots: 32, perTransferBps: (256 * KiB) / pace, uplinkBps: (62.5 * Mbit) / pace },
+    { id: 'mid-b', area: 'b', slots: 16, perTransferBps: (256 * KiB) / pace, uplinkBps: (31.25 * Mbit) / pace },
+    { id: 'small-a', area: 'a', slots: 4, perTransferBps: (128 * KiB) / pace, uplinkBps: (6.25 * Mbit) / pace },
+    { id: 'small-b', area: 'b', slots: 4, perTransferBps: (128 * KiB) / pace, uplinkBps: (6.25 * Mbit) / pace },
+  ];
+}
+
+export const liveFleet: readonly ServerSpec[] = liveFleetAt(1);
 
 /** Items served: 16 KiB … 1 MiB, a factor √2 apart; each client's drawn size is rounded to the nearest (in log). */
 export const itemSizes: readonly number[] = Array.from({ length: 13 }, (_, i) => Math.round(16 * KiB * Math.SQRT2 ** i));
 
 export type LiveWorkloadName = 'flash' | 'steady';
 
-export const liveWorkloads: Record<LiveWorkloadName, Workload> = {
-  flash: { kind: 'flash', clients: 300, withinS: 1 },
-  // 75 % of the nominal throughput, not the simulator's 90 %: each order here also costs its
-  // ticket, a connection and the content server's acknowledgement check on two busy cores, which
-  // nominal throughput (slots × rate) leaves out. At 90 % every cell ran with all slots taken and
-  // most clients told to come back (a first run: 96–100 % of slots, 550–1,400 busy answers for
-  // 678 orders), which is past capacity, not near it.
-  steady: { kind: 'steady', load: 0.75, durationS: 18, warmupS: 4 },
-};
+export const liveWorkloads: Record<LiveWorkloadName, Workload> = liveWorkloadsAt(1);
+
+/**
+ * The workloads at `pace` (see liveFleetAt): the crowd arrives over `pace` seconds and the
+ * steady load lasts `pace` times as long, so each meets the fleet as at pace 1, with the same
+ * number of orders, spread over more time.
+ */
+export function liveWorkloadsAt(pace: number): Record<LiveWorkloadName, Workload> {
+  return {
+    flash: { kind: 'flash', clients: 300, withinS: 1 * pace },
+    // 75 % of the nominal throughput, not the simulator's 90 %: each order here also costs its
+    // ticket, a connection and the content server's acknowledgement check on two busy cores, which
+    // nominal throughput (slots × rate) leaves out. At 90 % every cell ran with all slots taken and
+    // most clients told to come back (a first run: 96–100 % of slots, 550–1,400 busy answers for
+    // 678 orders), which is past capacity, not near it.
+    steady: { kind: 'steady', load: 0.75, durationS: 18 * pace, warmupS: 4 * pace },
+  };
+}
 
 /**
  * The live scenario as the simulator runs it. Differences from the simulator's published one
@@ -45,14 +63,14 @@ export const liveWorkloads: Record<LiveWorkloadName, Workload> = {
  *   up to a second at random (the client library's jitter); the simulator's clients come back
  *   after 1–2 s.
  */
-export function liveScenario(workload: LiveWorkloadName, receptions: number, reportIntervalS: number): Scenario {
+export function liveScenario(workload: LiveWorkloadName, receptions: number, reportIntervalS: number, pace = 1): Scenario {
   return {
-    fleet: liveFleet,
-    workload: liveWorkloads[workload],
+    fleet: liveFleetAt(pace),
+    workload: liveWorkloadsAt(pace)[workload],
     receptions,
     reportIntervalS,
     itemBytes: [16 * KiB, 1024 * KiB],
-    clientDownlinkBps: [1 * Mbit, 20 * Mbit],
+    clientDownlinkBps: [(1 * Mbit) / pace, (20 * Mbit) / pace],
     clientAreas: [{ area: 'a', share: 1 }],
     receptionArea: 'a',
     rttS: (from, to) => (from === to ? 0.001 : 0.004),

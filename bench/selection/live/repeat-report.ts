@@ -33,6 +33,8 @@ export interface RepeatRun {
   readonly loadAtStart: string;
   readonly loadAtEnd: string;
   readonly waitingLine: boolean;
+  /** Every rate divided by this, workloads spread over this many times as long (absent: 1). */
+  readonly pace?: number;
   /** The policies run, when not all of them (comma-separated). */
   readonly policies?: string;
   readonly cells: readonly RepeatCell[];

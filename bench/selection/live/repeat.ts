@@ -10,7 +10,7 @@ import { waitForQuiet } from '../../harness/measure.js';
 import { clockTicksPerSecond, foreignDelta, foreignTicks, readCpuTicks } from '../../harness/proc-stat.js';
 import { addItems, commitOf, liveClients, loadAverage, simFigures } from './live-common.js';
 import { startLiveCluster, type SetupOptions } from './live-cluster.js';
-import { liveFleet, liveWorkloads } from './live-scenario.js';
+import { liveFleetAt, liveWorkloadsAt, type LiveWorkloadName } from './live-scenario.js';
 import { repeatGoals, repeatGoalTable, repeatGrid, repeatRankings, repeatRankingTable, RepeatTable, type RepeatCell, type RepeatRun } from './repeat-report.js';
 import { runLiveCell } from './run-cell.js';
 
@@ -28,6 +28,10 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '3' },
     /** Comma-separated policy names (default: every policy). */
     policies: { type: 'string' },
+    /** Every rate divided by this, the workloads spread over this many times as long (live-scenario.ts, liveFleetAt): headroom for the machine. */
+    pace: { type: 'string', default: '1' },
+    /** Comma-separated: flash, steady (default both; the goal table needs both). */
+    workloads: { type: 'string', default: 'flash,steady' },
     'no-write': { type: 'boolean', default: false },
     'from-results': { type: 'boolean', default: false },
     results: { type: 'string', default: 'bench/selection/live/repeat-results.json' },
@@ -36,19 +40,27 @@ const { values } = parseArgs({
 });
 const reps = Number(values.reps);
 if (!Number.isInteger(reps) || reps < 2 || reps > 20) throw new TypeError(`--reps must be a whole number from 2 to 20, not ${values.reps}`);
+const pace = Number(values.pace);
+if (!(pace >= 1 && pace <= 8)) throw new TypeError(`--pace must be a number from 1 to 8, not ${values.pace}`);
+const workloads = values.workloads.split(',').map((w): LiveWorkloadName => {
+  if (w !== 'flash' && w !== 'steady') throw new TypeError(`--workloads: expected flash and/or steady, not ${w}`);
+  return w;
+});
+const fleet = liveFleetAt(pace);
+const liveWorkloads = liveWorkloadsAt(pace);
 
 
 async function runAll(): Promise<RepeatRun> {
   if (!existsSync(NGINX_BINARY)) throw new Error(`${NGINX_BINARY} not found: four receptions run behind the nginx entry (apt-get install nginx-light)`);
   const started = performance.now();
   const loadAtStart = loadAverage();
-  const clientsOf = liveClients();
+  const clientsOf = liveClients(pace);
   const setups: SetupOptions[] = [
     { receptions: 4, reportIntervalMs: 100, dns: false },
     { receptions: 4, reportIntervalMs: 5000, dns: false },
   ];
   const policies: readonly PolicyName[] = values.policies === undefined ? policyNames : values.policies.split(',').map((p) => parsePolicyName(p));
-  const total = reps * setups.length * policies.length * 2;
+  const total = reps * setups.length * policies.length * workloads.length;
   const simCache = new Map<string, ReturnType<typeof simFigures>>();
   const cells: RepeatCell[] = [];
   const runOf = (): RepeatRun => ({
@@ -61,10 +73,11 @@ async function runAll(): Promise<RepeatRun> {
     loadAtStart,
     loadAtEnd: loadAverage(),
     waitingLine: false,
+    pace,
     ...(values.policies === undefined ? {} : { policies: policies.join(',') }),
     cells: [...cells],
   });
-  const cluster = await startLiveCluster(liveFleet);
+  const cluster = await startLiveCluster(fleet);
   try {
     const contentIdOf = await addItems(cluster);
     for (let rep = 1; rep <= reps; rep++) {
@@ -72,7 +85,7 @@ async function runAll(): Promise<RepeatRun> {
         await cluster.startSetup(setup);
         for (const policy of policies) {
           await cluster.startReceptions(policy);
-          for (const workload of ['flash', 'steady'] as const) {
+          for (const workload of workloads) {
             if (!(await cluster.waitIdle(30_000))) process.stderr.write('  (servers not idle after 30 s; running anyway)\n');
             // The cluster is idle now: wait for the rest of the machine to be too, and count what
             // other processes use during the cell, so a cell slowed by someone else's work shows.
@@ -85,14 +98,14 @@ async function runAll(): Promise<RepeatRun> {
             const live = await runLiveCell({
               receptionUrl: cluster.receptionUrl(),
               metricsUrls: cluster.receptionPublicUrls(),
-              fleet: liveFleet,
+              fleet,
               workload: liveWorkloads[workload],
               clients: clientsOf[workload],
               contentIdOf,
-              limitS: 90,
+              limitS: 90 * pace,
             });
             const key = `${workload}/${setup.receptions}/${reportIntervalS}/${policy}`;
-            const sim = simCache.get(key) ?? simFigures(workload, setup.receptions, reportIntervalS, policy, clientsOf[workload]);
+            const sim = simCache.get(key) ?? simFigures(workload, setup.receptions, reportIntervalS, policy, clientsOf[workload], pace);
             simCache.set(key, sim);
             const cellS = (performance.now() - cellStarted) / 1000;
             const foreignCores = foreignDelta(foreignBefore, foreignTicks(process.pid)) / clockTicksPerSecond() / cellS;
