@@ -44,6 +44,9 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     process.stderr.write(`tessera: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
+    // Exit now rather than when the event loop empties: a server that failed half-way through
+    // starting (its public port taken, say) may hold a listener, a database pool and timers
+    // that would keep a process that does nothing alive for ever.
+    process.exit(1);
   },
 );

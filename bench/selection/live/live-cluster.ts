@@ -200,11 +200,21 @@ export async function startLiveCluster(fleet: readonly ServerSpec[]): Promise<Li
       return logs.get(name) ?? [];
     },
     async stop() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       await cluster.stopSetup();
       await stopChild(shaper);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+  // A long run stopped by Ctrl-C or SIGTERM takes its receptions, content servers, shaper and
+  // nginx down with it instead of leaving them running.
+  function onSignal(signal: NodeJS.Signals): void {
+    process.stderr.write(`\n${signal}: stopping the cluster\n`);
+    void cluster.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  }
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   return cluster;
 }
 

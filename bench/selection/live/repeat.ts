@@ -149,6 +149,9 @@ function markdownOf(run: RepeatRun): string {
       `Load average (1 min) at the start ${run.loadAtStart.split(' ')[0]}; at the end of the cells ${(loads.reduce((a, b) => a + b, 0) / Math.max(1, loads.length)).toFixed(1)} on average, ${Math.max(...loads).toFixed(1)} at most. ` +
       (foreign.length > 0 ? `Other processes than the bench's used ${(foreign.reduce((a, b) => a + b, 0) / foreign.length).toFixed(2)} cores on average during a cell, ${Math.max(...foreign).toFixed(2)} at most. ` : '') +
       (stolen.length > 0 ? `The hypervisor gave ${(stolen.reduce((a, b) => a + b, 0) / stolen.length).toFixed(2)} cores on average to other guests during a cell (steal), ${Math.max(...stolen).toFixed(2)} at most. ` : '') +
+      ((run.pace ?? 1) === 1
+        ? ''
+        : `Pace ${run.pace}: every rate (per-transfer throttles, uplinks, client downlinks) divided by ${run.pace} and the workloads spread over ${run.pace} times as long, so the fleet is as full as at pace 1 with 1/${run.pace} of the orders per second (bench/selection/live/live-scenario.ts); the simulator replays the same. `) +
       `${run.reps} repetitions of every cell, repetition outermost; ${orders.toLocaleString('en-US')} orders in all, ${failed} not completed. Waiting line ${run.waitingLine ? 'on' : 'off (TESSERA_QUEUE_MAX=0), as in the simulator'}. ` +
       'Each entry: mean p99 over the repetitions ± its standard deviation (the slowest and fastest repetition) [the simulator: same scenario and clients, mean of 5 seeds]. Seconds, arrival to last byte.',
     '',
@@ -156,7 +159,7 @@ function markdownOf(run: RepeatRun): string {
     '',
     repeatGoalTable(repeatGoals(t)),
     '',
-    '**p99, flash crowd (300 clients within 1 s):**',
+    `**p99, flash crowd (300 clients within ${run.pace ?? 1} s):**`,
     '',
     repeatGrid(t, 'flash'),
     '',

@@ -2,10 +2,10 @@ import * as assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { freePort } from '../../../bench/harness/net.js';
 import { nginxForTests } from '../../../test/support/nginx.js';
 import { systemClock } from '../../core/clock.js';
 import { NGINX_BINARY } from '../../topology/nginx-entry.js';
@@ -17,17 +17,6 @@ import { delay, problemCode, send, sha256, startHarness, type Harness } from './
 // the one docs/content-server.md shows.
 
 const NGINX = NGINX_BINARY;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 function nginxAccelConfig(o: {
   prefix: string;

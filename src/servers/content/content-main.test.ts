@@ -2,11 +2,11 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { freePort } from '../../../bench/harness/net.js';
 import { REDIS_URL, requireRedis } from '../../../test/support/services.js';
 import { RedisLoadReportBoard } from '../../adapters/redis/redis-load-report-board.js';
 import { receptionSeal } from '../../adapters/redis/seal-from-control-token.js';
@@ -19,17 +19,6 @@ import { delay, send, startFakeReception } from './content-test-harness.js';
 // reception and gets its keys, and stops cleanly on SIGTERM; a bad setting stops it at start.
 
 const CLI = fileURLToPath(new URL('../../cli/tessera.js', import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 function run(env: Record<string, string>): { exit: Promise<number | null>; output: () => string; kill: (signal: NodeJS.Signals) => void } {
   const child = spawn(process.execPath, [CLI, 'serve', 'content'], {

@@ -146,9 +146,19 @@ export async function startReception(
   });
   const controlDeps = { config, clock, db, servers, keyring, files, replication, waitingRoom, metrics, logger };
   const controlApp = await buildControlApp({ ...controlDeps, ...(shared?.board.capabilities.crossProcess ? { board: shared.board } : {}) });
-  const controlAddress = await controlApp.listen({ host: config.controlHost, port: config.controlPort });
-  // A flash crowd opens thousands of connections at once; Node's default backlog (511) resets them.
-  const publicAddress = await publicApp.listen({ host: config.publicHost, port: config.publicPort, backlog: 4096 });
+  let controlAddress: string;
+  let publicAddress: string;
+  try {
+    controlAddress = await controlApp.listen({ host: config.controlHost, port: config.controlPort });
+    // A flash crowd opens thousands of connections at once; Node's default backlog (511) resets them.
+    publicAddress = await publicApp.listen({ host: config.publicHost, port: config.publicPort, backlog: 4096 });
+  } catch (error) {
+    // A port taken: close what is open, so that nothing half-started holds the other port.
+    await Promise.allSettled([publicApp.close(), controlApp.close()]);
+    await sharedState?.close().catch(() => undefined);
+    await db.close().catch(() => undefined);
+    throw error;
+  }
 
   // Other receptions may rotate keys: pick their epochs up.
   const keyRefresh = setInterval(() => void keyring.refresh().catch((e: unknown) => logger.warn({ err: e }, 'key refresh failed')), 10_000);
