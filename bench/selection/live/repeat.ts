@@ -32,6 +32,8 @@ const { values } = parseArgs({
     pace: { type: 'string', default: '1' },
     /** Comma-separated: flash, steady (default both; the goal table needs both). */
     workloads: { type: 'string', default: 'flash,steady' },
+    /** Comma-separated report intervals in seconds (default 0.1,5; the goal table needs both). */
+    intervals: { type: 'string', default: '0.1,5' },
     'no-write': { type: 'boolean', default: false },
     'from-results': { type: 'boolean', default: false },
     results: { type: 'string', default: 'bench/selection/live/repeat-results.json' },
@@ -46,6 +48,11 @@ const workloads = values.workloads.split(',').map((w): LiveWorkloadName => {
   if (w !== 'flash' && w !== 'steady') throw new TypeError(`--workloads: expected flash and/or steady, not ${w}`);
   return w;
 });
+const intervalsMs = values.intervals.split(',').map((text) => {
+  const ms = Math.round(Number(text) * 1000);
+  if (!(ms >= 100 && ms <= 60_000)) throw new TypeError(`--intervals: expected seconds from 0.1 to 60, not ${text}`);
+  return ms;
+});
 const fleet = liveFleetAt(pace);
 const liveWorkloads = liveWorkloadsAt(pace);
 
@@ -55,10 +62,7 @@ async function runAll(): Promise<RepeatRun> {
   const started = performance.now();
   const loadAtStart = loadAverage();
   const clientsOf = liveClients(pace);
-  const setups: SetupOptions[] = [
-    { receptions: 4, reportIntervalMs: 100, dns: false },
-    { receptions: 4, reportIntervalMs: 5000, dns: false },
-  ];
+  const setups: SetupOptions[] = intervalsMs.map((reportIntervalMs) => ({ receptions: 4, reportIntervalMs, dns: false }));
   const policies: readonly PolicyName[] = values.policies === undefined ? policyNames : values.policies.split(',').map((p) => parsePolicyName(p));
   const total = reps * setups.length * policies.length * workloads.length;
   const simCache = new Map<string, ReturnType<typeof simFigures>>();
