@@ -49,8 +49,8 @@ async function reserve(port: number): Promise<boolean> {
   return false;
 }
 
-/** Listens on `port` to prove it free; the caller closes the server. */
-function holdPort(port: number): Promise<Server | undefined> {
+/** Listens on `port` (loopback), or resolves undefined when it is taken; the caller closes the server. */
+export function holdPort(port: number): Promise<Server | undefined> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once('error', () => resolve(undefined));

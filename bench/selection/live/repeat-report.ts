@@ -24,6 +24,8 @@ export interface RepeatCell extends LiveCell {
 }
 
 export interface RepeatRun {
+  /** The runner's arguments, as given (absent in runs recorded before they were kept). */
+  readonly args?: string;
   readonly date: string;
   readonly machine: string;
   readonly node: string;

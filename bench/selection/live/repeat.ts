@@ -36,7 +36,8 @@ const { values } = parseArgs({
     intervals: { type: 'string', default: '0.1,5' },
     'no-write': { type: 'boolean', default: false },
     'from-results': { type: 'boolean', default: false },
-    results: { type: 'string', default: 'bench/selection/live/repeat-results.json' },
+    /** Where the cells go (default bench/selection/live/repeat-results.json; a partial run must name another file). */
+    results: { type: 'string' },
     docs: { type: 'string', default: 'docs/benchmarks.md' },
   },
 });
@@ -55,6 +56,14 @@ const intervalsMs = values.intervals.split(',').map((text) => {
 });
 const fleet = liveFleetAt(pace);
 const liveWorkloads = liveWorkloadsAt(pace);
+// The goal cells are both workloads with reports every 0.1 s and every 5 s. A run of fewer (an
+// experiment) does not answer the goals: it must not replace the recorded study or its tables.
+const partial = workloads.length < 2 || values.intervals !== '0.1,5';
+const STUDY_RESULTS = 'bench/selection/live/repeat-results.json';
+const resultsPath = values.results ?? STUDY_RESULTS;
+if (partial && !values['no-write'] && resultsPath === STUDY_RESULTS) {
+  throw new TypeError('a run with --workloads or --intervals is not the goal study: give --no-write, or --results with a file of its own');
+}
 
 
 async function runAll(): Promise<RepeatRun> {
@@ -68,6 +77,7 @@ async function runAll(): Promise<RepeatRun> {
   const simCache = new Map<string, ReturnType<typeof simFigures>>();
   const cells: RepeatCell[] = [];
   const runOf = (): RepeatRun => ({
+    args: process.argv.slice(2).join(' '),
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
     machine: `${cpuModel()}, ${cpus().length} cores`,
     node: process.version,
@@ -134,7 +144,7 @@ async function runAll(): Promise<RepeatRun> {
 }
 
 function saveResults(run: RepeatRun): void {
-  writeFileSync(values.results, `${JSON.stringify(run, (_k, v: unknown) => (v === Infinity ? 'Infinity' : v), 1)}\n`);
+  writeFileSync(resultsPath, `${JSON.stringify(run, (_k, v: unknown) => (v === Infinity ? 'Infinity' : v), 1)}\n`);
 }
 
 function readResults(path: string): RepeatRun {
@@ -149,7 +159,7 @@ function markdownOf(run: RepeatRun): string {
   const failed = run.cells.reduce((a, c) => a + c.live.failed, 0);
   const orders = run.cells.reduce((a, c) => a + c.live.orders, 0);
   return [
-    `Run ${run.date} with \`npm run bench:selection:repeat -- --reps ${run.reps}${run.policies === undefined ? '' : ` --policies ${run.policies}`}\` in ${(run.wallS / 60).toFixed(1)} minutes; commit ${run.commit}; ${run.machine}; Node ${run.node}. ` +
+    `Run ${run.date} with \`npm run bench:selection:repeat -- ${run.args ?? `--reps ${run.reps}${(run.pace ?? 1) === 1 ? '' : ` --pace ${run.pace}`}${run.policies === undefined ? '' : ` --policies ${run.policies}`}`}\` in ${(run.wallS / 60).toFixed(1)} minutes; commit ${run.commit}; ${run.machine}; Node ${run.node}. ` +
       `Load average (1 min) at the start ${run.loadAtStart.split(' ')[0]}; at the end of the cells ${(loads.reduce((a, b) => a + b, 0) / Math.max(1, loads.length)).toFixed(1)} on average, ${Math.max(...loads).toFixed(1)} at most. ` +
       (foreign.length > 0 ? `Other processes than the bench's used ${(foreign.reduce((a, b) => a + b, 0) / foreign.length).toFixed(2)} cores on average during a cell, ${Math.max(...foreign).toFixed(2)} at most. ` : '') +
       (stolen.length > 0 ? `The hypervisor gave ${(stolen.reduce((a, b) => a + b, 0) / stolen.length).toFixed(2)} cores on average to other guests during a cell (steal), ${Math.max(...stolen).toFixed(2)} at most. ` : '') +
@@ -178,6 +188,10 @@ function markdownOf(run: RepeatRun): string {
 }
 
 function writeOut(run: RepeatRun): void {
+  if (partial) {
+    process.stderr.write(`not the goal cells: the cells are in ${values['no-write'] ? 'the lines above' : resultsPath}; the docs are left alone\n`);
+    return;
+  }
   const markdown = markdownOf(run);
   console.log(markdown);
   if (values['no-write']) return;
@@ -186,7 +200,7 @@ function writeOut(run: RepeatRun): void {
 }
 
 if (values['from-results']) {
-  writeOut(readResults(values.results));
+  writeOut(readResults(resultsPath));
 } else {
   const run = await runAll();
   if (!values['no-write']) saveResults(run);

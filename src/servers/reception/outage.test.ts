@@ -24,6 +24,15 @@ async function failureOf(work: () => Promise<unknown>): Promise<unknown> {
   assert.fail('expected the work to fail');
 }
 
+function failureOfSync(work: () => unknown): unknown {
+  try {
+    work();
+  } catch (error) {
+    return error;
+  }
+  assert.fail('expected the work to fail');
+}
+
 describe('isOutage: which dependency failures are worth a 503 and a retry', () => {
   it('PostgreSQL: a refused value or a broken query is not an outage; a refused connection, a killed session or a statement timeout is', async (t) => {
     if (!(await requirePostgres(t))) return;
@@ -68,22 +77,12 @@ describe('isOutage: which dependency failures are worth a 503 and a retry', () =
     try {
       a.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)');
       a.exec('INSERT INTO t VALUES (1)');
-      let duplicate: unknown;
-      try {
-        a.exec('INSERT INTO t VALUES (1)');
-      } catch (error) {
-        duplicate = error;
-      }
+      const duplicate = failureOfSync(() => a.exec('INSERT INTO t VALUES (1)'));
       assert.match(String((duplicate as { code?: string }).code), /^SQLITE_CONSTRAINT/);
       assert.equal(isOutage(duplicate), false);
 
       a.exec('BEGIN IMMEDIATE');
-      let busy: unknown;
-      try {
-        b.exec('INSERT INTO t VALUES (2)');
-      } catch (error) {
-        busy = error;
-      }
+      const busy = failureOfSync(() => b.exec('INSERT INTO t VALUES (2)'));
       a.exec('ROLLBACK');
       assert.match(String((busy as { code?: string }).code), /^SQLITE_BUSY/);
       assert.equal(isOutage(busy), true);
