@@ -237,6 +237,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     // A freed slot is what the reception's waiting line waits for: tell it at once, but send at
     // most one extra report per 50 ms however many slots change.
     minGapMs: Math.min(50, config.reportIntervalMs),
+    slotChanges: config.reportOnChange,
     logger,
     buildReport,
     send: async (report) => {
@@ -265,7 +266,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     metrics.completed(completion.outcome);
     outbox.enqueue(completion);
     if (logger.isLevelEnabled('debug')) logger.debug({ ticketId: completion.ticketId, outcome: completion.outcome, bytes: completion.bytesDelivered }, 'ticket ended');
-    reporter.nudge();
+    reporter.slotsChanged();
   };
 
   const accel =
@@ -278,7 +279,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
           onBytes: (bytes) => (metrics.stats.bytesServed += bytes),
           onTransferEnd: () => {
             metrics.stats.activeTransfers--;
-            reporter.nudge();
+            reporter.slotsChanged();
           },
         })
       : undefined;
@@ -298,7 +299,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
       clock,
       confirmAfterMs: config.deliveryConfirmMs,
       ended,
-      slotReleased: () => reporter.nudge(),
+      slotReleased: () => reporter.slotsChanged(),
     }),
     // In accel mode nginx sends the bytes and paces them (X-Accel-Limit-Rate).
     pacing: config.transferRateBps > 0 && config.deliveryMode === 'node' ? new TransferPacing(config.transferRateBps) : undefined,
@@ -306,7 +307,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     ended,
     ledger: shared?.ledger,
     slotsChanged() {
-      reporter.nudge();
+      reporter.slotsChanged();
     },
     get draining() {
       return draining || drainedByOperator;
@@ -324,7 +325,7 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     ctx.evidence.sweep(now);
     accel?.sweep(now);
     for (const completion of slots.sweep(now)) ctx.ended(completion);
-    if (slots.taken !== before) reporter.nudge();
+    if (slots.taken !== before) reporter.slotsChanged();
     // A hold or idle delay that lapses before the next regular sweep is swept when it lapses,
     // so the reception hears of the freed slot at once rather than up to a sweep interval late.
     const due = slots.nextSlotDueAt;

@@ -20,6 +20,7 @@ describe('loadContentServerConfig', () => {
     assert.deepEqual(config.receptionControlUrls, ['http://127.0.0.1:9100']);
     assert.equal(config.capacity, 8);
     assert.equal(config.reportIntervalMs, 1000);
+    assert.equal(config.reportOnChange, true);
     assert.equal(config.area, 'local');
     assert.equal(config.cost, 0);
     assert.equal(config.noticeMode, 'required');
@@ -75,6 +76,12 @@ describe('loadContentServerConfig', () => {
     for (const bad of ['100', '-1', '1.5', '1e6', 'fast']) {
       assert.throws(() => loadContentServerConfig({ ...base, TESSERA_TRANSFER_RATE_BPS: bad }), /TESSERA_TRANSFER_RATE_BPS/, bad);
     }
+  });
+
+  it('reads whether to report on slot changes: true, 1, false or 0, nothing else', () => {
+    assert.equal(loadContentServerConfig({ ...base, TESSERA_REPORT_ON_CHANGE: 'false' }).reportOnChange, false);
+    assert.equal(loadContentServerConfig({ ...base, TESSERA_REPORT_ON_CHANGE: '1' }).reportOnChange, true);
+    assert.throws(() => loadContentServerConfig({ ...base, TESSERA_REPORT_ON_CHANGE: 'sometimes' }), /TESSERA_REPORT_ON_CHANGE/);
   });
 
   it('refuses a control token issued for another server', () => {

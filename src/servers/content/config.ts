@@ -22,6 +22,12 @@ export interface ContentServerConfig {
   readonly storeDir: string;
   readonly capacity: number;
   readonly reportIntervalMs: number;
+  /**
+   * TESSERA_REPORT_ON_CHANGE: also report soon after a slot is taken or freed (at most one extra
+   * report per 50 ms), so the receptions' view is fresh whatever the interval. false: report on
+   * the interval only, a fixed number of reports per interval however busy the server is.
+   */
+  readonly reportOnChange: boolean;
   readonly area: string;
   readonly cost: number;
   readonly noticeMode: NoticeMode;
@@ -91,6 +97,7 @@ export function loadContentServerConfig(env: NodeJS.ProcessEnv | Env): ContentSe
   const storeDir = read.required('TESSERA_STORE_DIR', (v) => v);
   const capacity = read.optional('TESSERA_CAPACITY', 8, integer(1, 100_000));
   const reportIntervalMs = read.optional('TESSERA_REPORT_INTERVAL_MS', 1000, integer(50, 3_600_000));
+  const reportOnChange = read.optional('TESSERA_REPORT_ON_CHANGE', true, boolean);
   const area = read.optional('TESSERA_AREA', 'local', (v) => (/^[A-Za-z0-9._-]{1,64}$/.test(v) ? v : fail('must be 1..64 of [A-Za-z0-9._-]')));
   const cost = read.optional('TESSERA_COST', 0, number(0, 1e9));
   const noticeMode = read.optional<NoticeMode>('TESSERA_NOTICE_MODE', 'required', oneOf(['required', 'optional'] as const));
@@ -125,6 +132,7 @@ export function loadContentServerConfig(env: NodeJS.ProcessEnv | Env): ContentSe
     storeDir,
     capacity,
     reportIntervalMs,
+    reportOnChange,
     area,
     cost,
     noticeMode,

@@ -612,6 +612,39 @@ describe('content server: control channel', () => {
   });
 });
 
+describe('content server: reports on slot changes', () => {
+  const slotsTakenInLastReport = (h: Harness): number | undefined => h.reception.reports.at(-1)?.slotsTaken;
+
+  it('reports soon after a slot is taken and after it is freed, with an interval of a minute', async () => {
+    const h = await startHarness();
+    try {
+      const id = await h.putReplica(randomBytes(10));
+      const a = await h.issue(id);
+      await waitFor(() => slotsTakenInLastReport(h) === 1, 'a report with the slot taken', 20_000);
+      await send(a.url);
+      await waitFor(() => slotsTakenInLastReport(h) === 0, 'a report with the slot free again', 20_000);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('with TESSERA_REPORT_ON_CHANGE=false reports on the interval only', async () => {
+    const h = await startHarness({ env: { TESSERA_REPORT_ON_CHANGE: 'false' } });
+    try {
+      const id = await h.putReplica(randomBytes(10));
+      const before = h.reception.reports.length;
+      await h.issue(id);
+      // Five times the gap an on-change report would wait: none comes (the interval is a minute).
+      await delay(250);
+      assert.equal(h.reception.reports.length, before);
+      await h.server.state.reportNow();
+      assert.equal(slotsTakenInLastReport(h), 1);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('content server: logs', () => {
   it('never writes a ticket, token or key to a log line', async () => {
     const { logger, lines } = capturingLogger();

@@ -4,13 +4,16 @@ import type { ReceptionReply } from './reception-client.js';
 import type { ReceptionAnswer } from './reception-pool.js';
 
 // Pushes a LoadReport to every reception (reception-pool.ts) every interval, at once at start,
-// and soon after any slot change (at most one extra report per `minGapMs`). Each reply may carry
+// soon after a change of state such as a drain (`nudge`), and, unless `slotChanges` is false,
+// soon after any slot change (`slotsChanged`); at most one extra report per `minGapMs`. Each reply may carry
 // a key set, which is handed to `onReply` and never logged. A reception that is down costs one
 // warning per outage; the next interval simply tries again.
 
 export interface LoadReporterOptions {
   readonly intervalMs: number;
   readonly minGapMs: number;
+  /** Report soon after a slot is taken or freed (TESSERA_REPORT_ON_CHANGE); false: on the interval only. */
+  readonly slotChanges: boolean;
   readonly buildReport: () => LoadReport;
   /** Sends one report to every reception; one answer per reception. */
   readonly send: (report: LoadReport) => Promise<readonly ReceptionAnswer[]>;
@@ -48,6 +51,11 @@ export class LoadReporter {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+  }
+
+  /** A slot was taken or freed: report soon, unless this server reports on the interval only. */
+  slotsChanged(): void {
+    if (this.#options.slotChanges) this.nudge();
   }
 
   /** Something changed: report soon, without flooding the reception. */
