@@ -154,7 +154,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   };
   try {
     await Promise.all(plan.map((spec) => waitHealthy(spec.healthUrl, HEALTHY_WITHIN_MS)));
-    await cluster.waitForServers(count);
+    // A content server that found no reception at its start reports again one interval later.
+    await cluster.waitForServers(count, Math.max(15_000, 2 * Number(options.env?.['TESSERA_REPORT_INTERVAL_MS'] ?? 0)));
   } catch (error) {
     const dump = [...logs.entries()].map(([n, l]) => `--- ${n}\n${l.slice(-20).join('\n')}`).join('\n');
     await cluster.stop();

@@ -14,7 +14,7 @@ import { CLI } from '../../../test/support/cluster.js';
 import { freePorts } from '../../harness/net.js';
 import { stopChild } from '../../harness/managed-process.js';
 import type { ServerSpec } from '../sim/scenario.js';
-import { costOf } from './live-scenario.js';
+import { costOf, type ReportMode } from './live-scenario.js';
 import { waitHealthy } from '../../../src/cli/commands/up.js';
 
 // The live harness's processes, with the machinery `tessera up` and the tests use
@@ -55,7 +55,7 @@ export interface LiveCluster {
 const DNS_CAPACITY = 100_000;
 
 
-export async function startLiveCluster(fleet: readonly ServerSpec[]): Promise<LiveCluster> {
+export async function startLiveCluster(fleet: readonly ServerSpec[], reports: ReportMode): Promise<LiveCluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tessera-selection-live-'));
   const secretFile = join(dataDir, 'secret.key');
   const root = ensureRootSecretFile(secretFile);
@@ -152,6 +152,7 @@ export async function startLiveCluster(fleet: readonly ServerSpec[]): Promise<Li
           spec.name,
           start(spec, {
             TESSERA_REPORT_INTERVAL_MS: String(options.reportIntervalMs),
+            TESSERA_REPORT_ON_CHANGE: String(reports === 'on-change'),
             TESSERA_TRANSFER_RATE_BPS: options.dns ? '0' : String(Math.round(s.spec.perTransferBps)),
             TESSERA_PUBLIC_URL: `http://127.0.0.1:${s.shapedPort}`,
           }),

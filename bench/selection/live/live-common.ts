@@ -8,7 +8,7 @@ import { makeClients } from '../sim/clients.js';
 import { simulate, type SimPolicy } from '../sim/simulate.js';
 import type { LiveCluster } from './live-cluster.js';
 import type { SimFigures } from './live-report.js';
-import { itemSizes, liveFleet, liveScenario, quantised, type LiveWorkloadName } from './live-scenario.js';
+import { itemSizes, liveFleet, liveScenario, quantised, type LiveWorkloadName, type ReportMode } from './live-scenario.js';
 
 // What the live selection runs share (`npm run bench:selection:live` and its repeated study,
 // `npm run bench:selection:repeat`): the clients, the items, the simulator's figures for a cell,
@@ -28,8 +28,8 @@ export function liveClients(pace = 1): Record<LiveWorkloadName, Clients> {
 }
 
 /** The simulator on a live cell's scenario and clients: the mean of 5 seeds of its own chance. */
-export function simFigures(workload: LiveWorkloadName, receptions: number, intervalS: number, policy: SimPolicy, clients: Clients, pace = 1): SimFigures {
-  const runs = SIM_SEEDS.map((seed) => simulate(liveScenario(workload, receptions, intervalS, pace), policy, seed, { clients }));
+export function simFigures(workload: LiveWorkloadName, receptions: number, intervalS: number, policy: SimPolicy, clients: Clients, pace: number, reports: ReportMode): SimFigures {
+  const runs = SIM_SEEDS.map((seed) => simulate(liveScenario(workload, receptions, intervalS, pace, reports), policy, seed, { clients }));
   const mean = (pick: (r: (typeof runs)[number]) => number): number => runs.reduce((a, r) => a + pick(r), 0) / runs.length;
   return {
     p50S: mean((r) => r.p50S),

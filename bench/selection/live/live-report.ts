@@ -1,5 +1,5 @@
 import type { SimPolicy } from '../sim/simulate.js';
-import type { LiveWorkloadName } from './live-scenario.js';
+import type { LiveWorkloadName, ReportMode } from './live-scenario.js';
 import type { LiveFigures } from './run-cell.js';
 import { policyColours } from '../sim/charts.js';
 import { policyLabel } from '../sim/report.js';
@@ -35,6 +35,10 @@ export interface LiveRun {
   readonly wallS: number;
   readonly loadAtStart: string;
   readonly loadAtEnd: string;
+  /** Every rate divided by this, workloads spread over this many times as long (absent: 1). */
+  readonly pace?: number;
+  /** How the content servers reported (absent: on-change, as in runs before the setting existed). */
+  readonly reports?: ReportMode;
   readonly cells: readonly LiveCell[];
 }
 

@@ -33,6 +33,22 @@ export const itemSizes: readonly number[] = Array.from({ length: 13 }, (_, i) =>
 
 export type LiveWorkloadName = 'flash' | 'steady';
 
+/**
+ * How the content servers report: `periodic`, on the interval only (TESSERA_REPORT_ON_CHANGE=false),
+ * so a 5 s interval means reports up to 5 s old, the issue's scenario and what the simulator's
+ * published runs model; `on-change`, as shipped, also within 50 ms of a slot change, which keeps
+ * the receptions' view fresh whatever the interval while slots change.
+ */
+export type ReportMode = 'periodic' | 'on-change';
+
+export function parseReportMode(text: string): ReportMode {
+  if (text !== 'periodic' && text !== 'on-change') throw new TypeError(`--reports must be periodic or on-change, not ${text}`);
+  return text;
+}
+
+/** The content server's least gap between two reports sent because slots changed (load-reporter). */
+const ON_CHANGE_GAP_S = 0.05;
+
 export const liveWorkloads: Record<LiveWorkloadName, Workload> = liveWorkloadsAt(1);
 
 /**
@@ -63,12 +79,13 @@ export function liveWorkloadsAt(pace: number): Record<LiveWorkloadName, Workload
  *   up to a second at random (the client library's jitter); the simulator's clients come back
  *   after 1–2 s.
  */
-export function liveScenario(workload: LiveWorkloadName, receptions: number, reportIntervalS: number, pace = 1): Scenario {
+export function liveScenario(workload: LiveWorkloadName, receptions: number, reportIntervalS: number, pace = 1, reports: ReportMode = 'periodic'): Scenario {
   return {
     fleet: liveFleetAt(pace),
     workload: liveWorkloadsAt(pace)[workload],
     receptions,
     reportIntervalS,
+    ...(reports === 'on-change' ? { reportOnChangeGapS: ON_CHANGE_GAP_S } : {}),
     itemBytes: [16 * KiB, 1024 * KiB],
     clientDownlinkBps: [(1 * Mbit) / pace, (20 * Mbit) / pace],
     clientAreas: [{ area: 'a', share: 1 }],

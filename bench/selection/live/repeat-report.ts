@@ -2,7 +2,7 @@ import type { SimPolicy } from '../sim/simulate.js';
 import { policyLabel } from '../sim/report.js';
 import { SIM_MARGIN, type LiveCell, type SimFigures } from './live-report.js';
 import { clearOrder, pairedDifference, summarise, type PairedDifference, type Summary } from '../paired-stats.js';
-import type { LiveWorkloadName } from './live-scenario.js';
+import type { LiveWorkloadName, ReportMode } from './live-scenario.js';
 
 // The repeated live study (`npm run bench:selection:repeat`): the cells the issue's goals
 // turn on, each run several times, interleaved (repetition outermost), so that one slow moment
@@ -37,6 +37,8 @@ export interface RepeatRun {
   readonly waitingLine: boolean;
   /** Every rate divided by this, workloads spread over this many times as long (absent: 1). */
   readonly pace?: number;
+  /** How the content servers reported (absent: on-change, as in runs before the setting existed). */
+  readonly reports?: ReportMode;
   /** The policies run, when not all of them (comma-separated). */
   readonly policies?: string;
   readonly cells: readonly RepeatCell[];

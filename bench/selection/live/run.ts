@@ -11,7 +11,7 @@ import { cpuModel } from '../../harness/machine.js';
 import { addItems, commitOf, liveClients, loadAverage, simFigures } from './live-common.js';
 import { startLiveCluster, type SetupOptions } from './live-cluster.js';
 import { fullTable, goals, goalTable, liveChart, p99Grid, rankingChecks, rankingTable, type LiveCell, type LiveRun } from './live-report.js';
-import { liveFleet, liveWorkloads, type LiveWorkloadName } from './live-scenario.js';
+import { liveFleetAt, liveWorkloadsAt, parseReportMode, type LiveWorkloadName } from './live-scenario.js';
 import { runLiveCell } from './run-cell.js';
 
 // npm run bench:selection:live — the selection policies on real processes: four content
@@ -38,8 +38,17 @@ const { values } = parseArgs({
     receptions: { type: 'string' },
     /** Keep the cells of results.json that this run does not measure again. */
     merge: { type: 'boolean', default: false },
+    /** Every rate divided by this, the workloads spread over this many times as long (live-scenario.ts, liveFleetAt): headroom for the machine. */
+    pace: { type: 'string', default: '1' },
+    /** periodic (reports as old as the interval, the issue's scenario) or on-change (as shipped). */
+    reports: { type: 'string', default: 'periodic' },
   },
 });
+const pace = Number(values.pace);
+if (!(pace >= 1 && pace <= 8)) throw new TypeError(`--pace must be a number from 1 to 8, not ${values.pace}`);
+const reports = parseReportMode(values.reports);
+const liveFleet = liveFleetAt(pace);
+const liveWorkloads = liveWorkloadsAt(pace);
 const onlyReceptions = values.receptions === undefined ? undefined : Number(values.receptions);
 if (onlyReceptions !== undefined && onlyReceptions !== 1 && onlyReceptions !== 4) throw new TypeError(`--receptions must be 1 or 4, not ${values.receptions}`);
 
@@ -52,7 +61,7 @@ async function runAll(): Promise<LiveRun> {
   if (!existsSync(NGINX_BINARY)) throw new Error(`${NGINX_BINARY} not found: four receptions run behind the nginx entry (apt-get install nginx-light)`);
   const started = performance.now();
   const loadAtStart = loadAverage();
-  const clientsOf = liveClients();
+  const clientsOf = liveClients(pace);
   const setups: SetupOptions[] = values.quick
     ? [
         { receptions: 1, reportIntervalMs: 1000, dns: false },
@@ -69,7 +78,7 @@ async function runAll(): Promise<LiveRun> {
   ] satisfies Step[]).filter((p) => onlyReceptions === undefined || p.setup.receptions === onlyReceptions);
   const total = plan.reduce((a, p) => a + p.policies.length, 0) * 2;
 
-  const cluster = await startLiveCluster(liveFleet);
+  const cluster = await startLiveCluster(liveFleet, reports);
   const cells: LiveCell[] = [];
   const kept: LiveCell[] = [];
   if (values.merge && existsSync(values.results)) {
@@ -87,6 +96,8 @@ async function runAll(): Promise<LiveRun> {
     wallS: (performance.now() - started) / 1000,
     loadAtStart,
     loadAtEnd: loadAverage(),
+    pace,
+    reports,
     cells: [...kept, ...cells],
   });
   try {
@@ -109,9 +120,9 @@ async function runAll(): Promise<LiveRun> {
             workload: w,
             clients: clientsOf[workload],
             contentIdOf,
-            limitS: setup.dns ? 150 : 90,
+            limitS: (setup.dns ? 150 : 90) * pace,
           });
-          const sim = simFigures(workload, setup.receptions, reportIntervalS, name, clientsOf[workload]);
+          const sim = simFigures(workload, setup.receptions, reportIntervalS, name, clientsOf[workload], pace, reports);
           cells.push({ workload, receptions: setup.receptions, reportIntervalS, policy: name, live, sim });
           // Kept after every cell, so that an interrupted run still leaves what it measured.
           saveResults(runOf());
@@ -147,9 +158,15 @@ function spread(run: LiveRun, workload: LiveWorkloadName): string {
 function markdownOf(run: LiveRun): string {
   const meanLoad = run.cells.reduce((a, c) => a + c.live.loadAverage, 0) / Math.max(1, run.cells.length);
   const maxLoad = Math.max(...run.cells.map((c) => c.live.loadAverage));
+  const p = run.pace ?? 1;
+  const args = [run.quick ? '--quick' : '', p === 1 ? '' : `--pace ${p}`, run.reports === 'periodic' ? '' : '--reports on-change'].filter(Boolean).join(' ');
   return [
-    `Run ${run.date} with \`npm run bench:selection:live${run.quick ? ' -- --quick' : ''}\` in ${(run.wallS / 60).toFixed(1)} minutes; commit ${run.commit}; ${run.machine}; Node ${run.node}. ` +
-      `Load average (1 min) at the start ${run.loadAtStart.split(' ')[0]}, at the end of the cells ${meanLoad.toFixed(1)} on average and ${maxLoad.toFixed(1)} at most, on 2 cores: the machine was busy with other engineers' work throughout. ` +
+    `Run ${run.date} with \`npm run bench:selection:live${args === '' ? '' : ` -- ${args}`}\` in ${(run.wallS / 60).toFixed(1)} minutes; commit ${run.commit}; ${run.machine}; Node ${run.node}. ` +
+      `Load average (1 min) at the start ${run.loadAtStart.split(' ')[0]}, at the end of the cells ${meanLoad.toFixed(1)} on average and ${maxLoad.toFixed(1)} at most, on 2 cores. ` +
+      (p === 1 ? '' : `Pace ${p}: every rate divided by ${p} and the workloads spread over ${p} times as long (bench/selection/live/live-scenario.ts); the simulator replays the same. `) +
+      (run.reports === 'periodic'
+        ? 'Content servers report on the interval only (TESSERA_REPORT_ON_CHANGE=false): reports are as old as the interval, as in the issue\'s scenario and the simulator. '
+        : 'Content servers report on the interval and within 50 ms of a slot change (as shipped), which keeps the view fresh whatever the interval. ') +
       `Each live cell is one run; the simulator's figures (in brackets, and the "sim" columns) are the same scenario and the very same clients, mean of 5 seeds of its own chance. Times in seconds, from arrival to last byte, waits included. ` +
       `How much one live run varies: over all setups, Tessera's five policies have p99s of ${spread(run, 'flash')}; ${spread(run, 'steady')}.`,
     '',
@@ -157,11 +174,11 @@ function markdownOf(run: LiveRun): string {
     '',
     goalTable(goals(run.cells)),
     '',
-    '**p99, flash crowd (300 clients within 1 s), live (simulator):**',
+    `**p99, flash crowd (300 clients within ${p} s), live (simulator):**`,
     '',
     p99Grid(run.cells, 'flash'),
     '',
-    '**p99, steady load (75 % of the fleet\'s nominal throughput, 18 s, the first 4 s left out), live (simulator):**',
+    `**p99, steady load (75 % of the fleet's nominal throughput, ${18 * p} s, the first ${4 * p} s left out), live (simulator):**`,
     '',
     p99Grid(run.cells, 'steady'),
     '',
@@ -182,8 +199,9 @@ function writeOut(run: LiveRun): void {
   console.log(markdown);
   if (values['no-write']) return;
   mkdirSync(values.images, { recursive: true });
-  const sub = `live on loopback${run.quick ? ' (--quick)' : ''}, ${run.date}; servers of 32/16/4/4 slots behind shaped uplinks; bars: one live run; ticks: the simulator`;
-  writeFileSync(join(values.images, 'selection-live-p99-flash.svg'), liveChart(run.cells, 'flash', 'p99 time to complete an order, live — flash crowd (300 clients within 1 s)', sub));
+  const p = run.pace ?? 1;
+  const sub = `live on loopback${run.quick ? ' (--quick)' : ''}${p === 1 ? '' : `, pace ${p}`}, ${run.date}; servers of 32/16/4/4 slots behind shaped uplinks; bars: one live run; ticks: the simulator`;
+  writeFileSync(join(values.images, 'selection-live-p99-flash.svg'), liveChart(run.cells, 'flash', `p99 time to complete an order, live — flash crowd (300 clients within ${p} s)`, sub));
   writeFileSync(join(values.images, 'selection-live-p99-steady.svg'), liveChart(run.cells, 'steady', 'p99 time to complete an order, live — steady load (75 % of nominal)', sub));
   writeBlock(values.docs, { begin: BEGIN, end: END }, markdown);
   process.stderr.write(`wrote the tables into ${values.docs}\n`);

@@ -37,6 +37,11 @@ export interface Scenario {
   readonly receptions: number;
   /** Every content server reports its slots taken this often, each at its own phase. */
   readonly reportIntervalS: number;
+  /**
+   * Also report soon after a slot is taken or freed, at most once per this many seconds, as the
+   * content server does by default (TESSERA_REPORT_ON_CHANGE, 50 ms); absent: on the interval only.
+   */
+  readonly reportOnChangeGapS?: number;
   /** Item sizes, drawn log-uniformly between these, bytes. */
   readonly itemBytes: readonly [number, number];
   /** Clients' downlinks, drawn log-uniformly between these, bytes/s. */

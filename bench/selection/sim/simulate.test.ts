@@ -52,6 +52,15 @@ describe('selection simulator', () => {
     }
   });
 
+  it('with reports on slot changes, naive least-loaded on a 5 s interval herds far less than with the interval alone', () => {
+    const periodic: Scenario = { ...steady, receptions: 4, reportIntervalS: 5 };
+    const onChange: Scenario = { ...periodic, reportOnChangeGapS: 0.05 };
+    const refused = (scenario: Scenario): number => simulate(scenario, 'least-loaded', 11).noticesRefused;
+    const [withInterval, withChanges] = [refused(periodic), refused(onChange)];
+    assert.ok(withInterval > 0);
+    assert.ok(withChanges < withInterval / 2, `refused notices: ${withChanges} with reports on changes, ${withInterval} on the interval only`);
+  });
+
   it('meets every policy with the same clients (common random numbers)', () => {
     const one: Scenario = { ...steady, receptions: 1 };
     const four: Scenario = { ...steady, receptions: 4, reportIntervalS: 5 };

@@ -274,6 +274,7 @@ export function simulate(scenario: Scenario, policyName: SimPolicy, seed: number
     server.served++;
     q.after(scenario.releaseDelayS, () => {
       server.release();
+      slotChanged(server);
       const releasedAt = q.now;
       q.after(scenario.completionLagS, () => {
         const v = reception.view.get(server.spec.id) as ViewEntry;
@@ -289,15 +290,33 @@ export function simulate(scenario: Scenario, policyName: SimPolicy, seed: number
     servers.set(spec.id, server);
   }
 
-  // Load reports: each server at its own phase, every interval, while anything is left to do.
+  // Load reports: each server at its own phase, every interval, while anything is left to do;
+  // with reportOnChangeGapS, also soon after a slot change (at most one extra per gap).
+  const lastSentAt = new Map<string, number>();
+  const extraDue = new Set<string>();
+  const report = (server: Server): void => {
+    const { id } = server.spec;
+    const taken = server.taken;
+    const sentAt = q.now;
+    lastSentAt.set(id, sentAt);
+    q.after(scenario.controlRttS / 2, () => {
+      for (const r of receptions) r.report(id, taken, sentAt, q.now);
+    });
+  };
+  const slotChanged = (server: Server): void => {
+    const gap = scenario.reportOnChangeGapS;
+    const { id } = server.spec;
+    if (gap === undefined || extraDue.has(id)) return;
+    extraDue.add(id);
+    q.after(Math.max(0, (lastSentAt.get(id) ?? -Infinity) + gap - q.now), () => {
+      extraDue.delete(id);
+      report(server);
+    });
+  };
   for (const spec of scenario.fleet) {
     const server = servers.get(spec.id) as Server;
     const send = (): void => {
-      const taken = server.taken;
-      const sentAt = q.now;
-      q.after(scenario.controlRttS / 2, () => {
-        for (const r of receptions) r.report(spec.id, taken, sentAt, q.now);
-      });
+      report(server);
       if (outstanding > 0) q.after(scenario.reportIntervalS, send);
     };
     q.at(phase.next() * scenario.reportIntervalS, send);
@@ -324,6 +343,7 @@ export function simulate(scenario: Scenario, policyName: SimPolicy, seed: number
     const sentAt = q.now;
     q.after(scenario.controlRttS / 2, () => {
       const accepted = server.offer();
+      if (accepted) slotChanged(server);
       q.after(scenario.controlRttS / 2, () => {
         const v = reception.view.get(id) as ViewEntry;
         if (!accepted) {

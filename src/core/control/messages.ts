@@ -64,6 +64,11 @@ export interface LoadReportReply {
    * notices from any reception, and says so in its reports, until a reply says false.
    */
   readonly drain?: boolean;
+  /**
+   * The answering reception's name (TESSERA_RECEPTION_ID, or host and control port), as its
+   * notices carry it in `issuedBy`: where the content server sends those tickets' completions.
+   */
+  readonly receptionId?: string;
 }
 
 /** Reception → content server: the notice of issuance, which is also the allocation check. */
@@ -84,6 +89,12 @@ export interface Notice {
    * content server may count them towards consumption. Absent means 0.
    */
   readonly heldBytes?: number;
+  /**
+   * The reception that sent the notice (its `receptionId`). The ticket's completion goes to it
+   * first, so that the reception counting the slot as taken by its own ticket learns it is free
+   * without waiting for the server's next load report. Absent: any reception.
+   */
+  readonly issuedBy?: string;
 }
 
 export interface NoticeAccepted {
@@ -102,7 +113,20 @@ export interface Completion {
   readonly bytesDelivered: number;
   /** Unix ms. */
   readonly at: number;
+  /**
+   * The content server's own note of the notice's `issuedBy`, for routing: never sent (see
+   * `completionOnTheWire`).
+   */
+  readonly issuedBy?: string;
 }
+
+/** A completion as sent to a reception: without the content server's routing note. */
+export function completionOnTheWire({ issuedBy: _routing, ...completion }: Completion): Completion {
+  return completion;
+}
+
+/** A reception's name as notices and load report replies carry it. */
+export const RECEPTION_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** Reception → content server: place a replica (body is the content bytes). */
 export interface ReplicaHeaders {
@@ -138,6 +162,12 @@ export interface ServerStatus {
   readonly capacity: number;
   /** Slots taken (held or in use) per the last report. */
   readonly slotsTaken: number;
+  /**
+   * Slots taken as this reception counts them: the last report, plus its own notices since,
+   * less the completions it heard of since (all of them after a notice was refused for want of
+   * a slot). What its selection and waiting line go by.
+   */
+  readonly slotsCounted: number;
   readonly activeTransfers: number;
   readonly bytesPerSecond: number;
   readonly memory: { readonly rssBytes: number; readonly heapUsedBytes: number };

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../../core/clock.js';
-import { CONTROL_PATHS, type Completion, type LoadReport } from '../../core/control/messages.js';
+import { completionOnTheWire, CONTROL_PATHS, RECEPTION_ID_PATTERN, type Completion, type LoadReport } from '../../core/control/messages.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ContentStore } from '../../ports/content-store.js';
 import type { ConsumedTicketLedger } from '../../ports/consumed-ticket-ledger.js';
@@ -154,24 +154,31 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     minBatchGapMs: 20,
     // The stream keeps them until a reception has recorded them (at least once).
     send: async (completion) => {
-      await shared.channel.completions.append([completion]);
+      await shared.channel.completions.append([completionOnTheWire(completion)]);
       return true;
     },
     sendBatch: async (completions) => {
-      await shared.channel.completions.append(completions);
+      await shared.channel.completions.append(completions.map(completionOnTheWire));
       return 'acknowledged';
     },
   } : {
     logger,
     minBatchGapMs: 20,
+    // Each completion to the reception that sent its notice (reception-pool.ts).
     send: async (completion) => {
-      const reply = await reception.postJson(CONTROL_PATHS.completions, completion, requestTimeoutMs);
+      const reply = await reception.postJson(CONTROL_PATHS.completions, completionOnTheWire(completion), requestTimeoutMs, completion.issuedBy);
       return reply.status >= 200 && reply.status < 300;
     },
     sendBatch: async (completions) => {
-      const reply = await reception.postJson(COMPLETION_BATCHES_PATH, { completions }, requestTimeoutMs);
-      if (reply.status === 404 || reply.status === 405) return 'unsupported';
-      return reply.status >= 200 && reply.status < 300 ? 'acknowledged' : 'refused';
+      const byIssuer = new Map<string | undefined, Completion[]>();
+      for (const c of completions) byIssuer.set(c.issuedBy, [...(byIssuer.get(c.issuedBy) ?? []), completionOnTheWire(c)]);
+      // All or nothing: a refused part sends the whole batch again, which is safe (a repeated
+      // completion is acknowledged and changes nothing).
+      const replies = await Promise.all(
+        [...byIssuer].map(([issuer, part]) => reception.postJson(COMPLETION_BATCHES_PATH, { completions: part }, requestTimeoutMs, issuer)),
+      );
+      if (replies.some((reply) => reply.status === 404 || reply.status === 405)) return 'unsupported';
+      return replies.every((reply) => reply.status >= 200 && reply.status < 300) ? 'acknowledged' : 'refused';
     },
   });
 
@@ -248,6 +255,10 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
         return [{ url: 'redis', reply: { status: 200, body: undefined } }];
       }
       const answers = await reception.broadcast(CONTROL_PATHS.loadReports, report, requestTimeoutMs);
+      for (const { url, reply } of answers) {
+        const name = reply?.status === 200 ? receptionNameIn(reply.body) : undefined;
+        if (name !== undefined) reception.learnName(url, name);
+      }
       // Drained while any reception that answered says so: receptions share the drains through
       // their database but reread it only every few seconds, and one that has not yet must not
       // undo another's drain.
@@ -491,6 +502,12 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
 /** The `drain` of a load report's reply (LoadReportReply), when it has one. */
 function drainIn(body: unknown): boolean | undefined {
   return typeof body === 'object' && body !== null && 'drain' in body && typeof body.drain === 'boolean' ? body.drain : undefined;
+}
+
+/** The `receptionId` of a load report's reply (LoadReportReply), when it has a well-formed one. */
+function receptionNameIn(body: unknown): string | undefined {
+  const name = typeof body === 'object' && body !== null && 'receptionId' in body ? body.receptionId : undefined;
+  return typeof name === 'string' && RECEPTION_ID_PATTERN.test(name) ? name : undefined;
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

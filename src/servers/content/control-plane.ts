@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Notice, NoticeAccepted } from '../../core/control/messages.js';
+import { RECEPTION_ID_PATTERN, type Notice, type NoticeAccepted } from '../../core/control/messages.js';
 import { TesseraError } from '../../core/errors.js';
 import { isUuid } from '../../core/ids.js';
 import { sendProblem } from '../../http/problem.js';
@@ -207,6 +207,10 @@ export function parseNotice(value: unknown): Notice {
   if (heldBytes !== undefined && (typeof heldBytes !== 'number' || !Number.isSafeInteger(heldBytes) || heldBytes < 0)) {
     throw new TesseraError('validation-failed', 'heldBytes must be a non-negative integer');
   }
+  const issuedBy = v['issuedBy'];
+  if (issuedBy !== undefined && (typeof issuedBy !== 'string' || !RECEPTION_ID_PATTERN.test(issuedBy))) {
+    throw new TesseraError('validation-failed', 'issuedBy must be 1..64 of [A-Za-z0-9._:-]');
+  }
   const notice = v as unknown as Notice;
   if (notice.expiresAt <= notice.notBefore) throw new TesseraError('validation-failed', 'expiresAt must be after notBefore');
   return {
@@ -218,6 +222,7 @@ export function parseNotice(value: unknown): Notice {
     holdUntil: notice.holdUntil,
     maxConnections,
     ...(typeof heldBytes === 'number' && heldBytes > 0 ? { heldBytes } : {}),
+    ...(typeof issuedBy === 'string' ? { issuedBy } : {}),
   };
 }
 

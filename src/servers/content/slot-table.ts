@@ -40,6 +40,8 @@ export interface TicketRecord {
   readonly size: number;
   /** False for tickets admitted without a notice (notice mode `optional`). */
   readonly noticed: boolean;
+  /** The reception that sent the notice, when it said (Notice.issuedBy): its completion goes there. */
+  readonly issuedBy?: string;
   readonly maxConnections: number;
   readonly holdUntil: number;
   /** Unix ms after which no request can pass verification (expiry + clock tolerance). */
@@ -146,6 +148,7 @@ export class SlotTable {
       contentId: notice.contentId,
       size,
       noticed: true,
+      ...(notice.issuedBy === undefined ? {} : { issuedBy: notice.issuedBy }),
       maxConnections: notice.maxConnections,
       holdUntil: Math.min(notice.holdUntil, closesAt),
       closesAt,
@@ -416,6 +419,7 @@ export class SlotTable {
       outcome,
       bytesDelivered: record.delivered.bytes,
       at: now,
+      ...(record.issuedBy === undefined ? {} : { issuedBy: record.issuedBy }),
     };
   }
 

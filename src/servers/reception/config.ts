@@ -1,7 +1,9 @@
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseRedisUrl } from '../../adapters/redis/redis-url.js';
 import { ConfigError, envEnum, envInt, envString } from '../../config/env.js';
 import { loadRootSecret } from '../../config/secret.js';
+import { RECEPTION_ID_PATTERN } from '../../core/control/messages.js';
 import { parsePolicyName } from '../../core/selection/parse-policy-name.js';
 import type { PolicyName } from '../../core/selection/policy-name.js';
 
@@ -152,4 +154,19 @@ function equalLoadBandOf(env: NodeJS.ProcessEnv): number {
   const value = Number(raw);
   if (value > 1) throw new ConfigError('TESSERA_EQUAL_LOAD_BAND', `${value} is outside 0..1 (a share of capacity)`);
   return value;
+}
+
+/**
+ * This reception's name: TESSERA_RECEPTION_ID, or `<host>-<control port>`. Its consumer name on
+ * Redis, and what its notices carry as `issuedBy` so that content servers send the tickets'
+ * completions back to it.
+ */
+export function receptionIdOf(config: ReceptionConfig): string {
+  return config.receptionId ?? `${hostname()}-${config.controlPort === 0 ? process.pid : config.controlPort}`;
+}
+
+/** receptionIdOf, when it is a name notices and replies can carry (RECEPTION_ID_PATTERN); else undefined. */
+export function issuerNameOf(config: ReceptionConfig): string | undefined {
+  const id = receptionIdOf(config);
+  return RECEPTION_ID_PATTERN.test(id) ? id : undefined;
 }

@@ -9,7 +9,7 @@ import { checkControlToken, derivePurposeSecret } from '../../core/ticket/ticket
 import type { Logger } from '../../observability/logger.js';
 import type { Persistence } from '../../ports/persistence.js';
 import type { LoadReportBoard } from '../../ports/load-report-board.js';
-import type { ReceptionConfig } from './config.js';
+import { issuerNameOf, type ReceptionConfig } from './config.js';
 import { installProblemHandlers } from './http-errors.js';
 import type { CatalogueFiles } from './ingest.js';
 import type { Keyring } from './keyring.js';
@@ -114,6 +114,7 @@ export interface ControlIntake {
 }
 
 export function createControlIntake(deps: Omit<ControlAppDeps, 'files'>): ControlIntake {
+  const receptionId = issuerNameOf(deps.config);
   return {
     takeReport(report) {
       const appeared = deps.servers.record(report);
@@ -125,8 +126,10 @@ export function createControlIntake(deps: Omit<ControlAppDeps, 'files'>): Contro
       deps.waitingRoom.kick();
       // The drain goes back every time, so a restarted content server learns it again at once.
       const drain = deps.servers.isDrained(report.serverId);
+      // The name lets the server send completions of this reception's tickets back here.
+      const named = receptionId === undefined ? { drain } : { drain, receptionId };
       // The keys are derived only for a server that does not hold them yet.
-      return deps.keyring.keySetVersion() === report.keySetVersion ? { drain } : { keySet: deps.keyring.keySetFor(report.serverId), drain };
+      return deps.keyring.keySetVersion() === report.keySetVersion ? named : { keySet: deps.keyring.keySetFor(report.serverId), ...named };
     },
     async recordCompletion(c) {
       if (!isUuid(c.orderId) || !isUuid(c.ticketId)) throw new TesseraError('invalid-id');

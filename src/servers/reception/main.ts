@@ -8,7 +8,7 @@ import { seededRandom } from '../../core/selection/seeded-random.js';
 import { createLogger, type Logger } from '../../observability/logger.js';
 import { createMetricsRegistry } from '../../observability/metrics.js';
 import type { Persistence } from '../../ports/persistence.js';
-import { loadReceptionConfig, type ReceptionConfig } from './config.js';
+import { loadReceptionConfig, receptionIdOf, type ReceptionConfig } from './config.js';
 import { ContentServerClient } from './content-server-client.js';
 import { buildControlApp } from './control-app.js';
 import { CatalogueFiles } from './ingest.js';
@@ -23,7 +23,6 @@ import { WaitingRoom } from './waiting-room.js';
 import { sharedRevocations } from './revocation-log.js';
 import { RateLimiter } from '../../core/rate-limit.js';
 import { derivePurposeSecret } from '../../core/ticket/ticket-keys.js';
-import { hostname } from 'node:os';
 import { openSharedState } from '../../adapters/shared-state/open-shared-state.js';
 import { receptionSeal } from '../../adapters/redis/seal-from-control-token.js';
 import type { LoadReport, LoadReportReply } from '../../core/control/messages.js';
@@ -198,11 +197,6 @@ export async function startReception(
 export async function runReceptionFromEnv(env: NodeJS.ProcessEnv): Promise<RunningReception> {
   const config = loadReceptionConfig(env);
   return startReception(config);
-}
-
-/** This reception's stable name on Redis: TESSERA_RECEPTION_ID, or `<host>-<control port>`. */
-function receptionIdOf(config: ReceptionConfig): string {
-  return config.receptionId ?? `${hostname()}-${config.controlPort === 0 ? process.pid : config.controlPort}`;
 }
 
 interface SharedParts {

@@ -9,7 +9,7 @@ import { ticketAudience, ticketTextOf } from '../../core/ticket/presented-ticket
 import { mintTicket, verifyTicket, type ClientBinding, type TicketClaims } from '../../core/ticket/ticket.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ContentRecord, OrderRecord, Persistence } from '../../ports/persistence.js';
-import type { ReceptionConfig } from './config.js';
+import { issuerNameOf, type ReceptionConfig } from './config.js';
 import type { ContentServerClient } from './content-server-client.js';
 import type { Keyring } from './keyring.js';
 import type { ReceptionMetrics } from './metrics.js';
@@ -84,8 +84,12 @@ export class Ordering {
   /** Tickets handed out recently, so a client coming back for its ticket gets the same URL. */
   readonly #issued = new Map<string, PlacedOrder>();
 
+  /** This reception's name in its notices: content servers send the tickets' completions back here. */
+  readonly #issuedBy: string | undefined;
+
   constructor(deps: OrderingDeps) {
     this.#d = deps;
+    this.#issuedBy = issuerNameOf(deps.config);
   }
 
   async content(contentId: string): Promise<ContentRecord> {
@@ -184,6 +188,7 @@ export class Ordering {
       holdUntil: now + d.config.holdS * 1000,
       maxConnections: d.config.maxConnectionsPerTicket,
       ...(heldBytes > 0 ? { heldBytes } : {}),
+      ...(this.#issuedBy === undefined ? {} : { issuedBy: this.#issuedBy }),
     };
     const sentAt = d.clock.now();
     const outcome = await d.contentServers.sendNotice(serverId, server.controlUrl, notice);

@@ -369,6 +369,7 @@ function statusOf(s: ServerView): ServerStatus {
     location: r.location,
     capacity: r.capacity,
     slotsTaken: r.slotsTaken,
+    slotsCounted: s.slotsTaken,
     activeTransfers: r.activeTransfers,
     bytesPerSecond: r.bytesPerSecond,
     memory: { rssBytes: r.memory.rssBytes, heapUsedBytes: r.memory.heapUsedBytes },
