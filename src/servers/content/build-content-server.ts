@@ -171,11 +171,15 @@ export function buildContentServer(deps: ContentServerDeps): ContentServer {
     },
     sendBatch: async (completions) => {
       const byIssuer = new Map<string | undefined, Completion[]>();
-      for (const c of completions) byIssuer.set(c.issuedBy, [...(byIssuer.get(c.issuedBy) ?? []), completionOnTheWire(c)]);
+      for (const c of completions) {
+        const part = byIssuer.get(c.issuedBy);
+        if (part) part.push(c);
+        else byIssuer.set(c.issuedBy, [c]);
+      }
       // All or nothing: a refused part sends the whole batch again, which is safe (a repeated
       // completion is acknowledged and changes nothing).
       const replies = await Promise.all(
-        [...byIssuer].map(([issuer, part]) => reception.postJson(COMPLETION_BATCHES_PATH, { completions: part }, requestTimeoutMs, issuer)),
+        [...byIssuer].map(([issuer, part]) => reception.postJson(COMPLETION_BATCHES_PATH, { completions: part.map(completionOnTheWire) }, requestTimeoutMs, issuer)),
       );
       if (replies.some((reply) => reply.status === 404 || reply.status === 405)) return 'unsupported';
       return replies.every((reply) => reply.status >= 200 && reply.status < 300) ? 'acknowledged' : 'refused';

@@ -458,6 +458,8 @@ describe('content server: control channel', () => {
       const cases: [unknown, string][] = [
         [{ ...good, ticketId: 'x' }, 'validation-failed'],
         [{ ...good, maxConnections: 0 }, 'validation-failed'],
+        [{ ...good, issuedBy: 'reception 1' }, 'validation-failed'],
+        [{ ...good, issuedBy: 'r'.repeat(65) }, 'validation-failed'],
         [{ ...good, expiresAt: good.notBefore }, 'validation-failed'],
         [{ ...good, holdUntil: '1' }, 'validation-failed'],
         [{ ...good, expiresAt: now - 60_000, notBefore: now - 120_000 }, 'validation-failed'],

@@ -131,6 +131,8 @@ export const contentServerOpenApi = {
           expiresAt: { type: 'integer', description: 'Unix ms: the ticket\'s expiry' },
           holdUntil: { type: 'integer', description: 'Unix ms: the slot is released if no transfer has started by then' },
           maxConnections: { type: 'integer', minimum: 1, maximum: 255 },
+          heldBytes: { type: 'integer', minimum: 0, description: 'Bytes the client already holds from an earlier ticket of the same order; counted as delivered' },
+          issuedBy: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$', description: "The sending reception's name: the ticket's completion goes back to it" },
         },
       },
       NoticeAccepted: { type: 'object', required: ['ticketId', 'holdUntil'], properties: { ticketId: { type: 'string', format: 'uuid' }, holdUntil: { type: 'integer' } } },
