@@ -1,8 +1,10 @@
+import type { SlotReport } from '../../../src/core/control/messages.js';
 import type { Candidate } from '../../../src/core/selection/candidate.js';
 import { createPolicy } from '../../../src/core/selection/create-policy.js';
 import type { PolicyName } from '../../../src/core/selection/policy-name.js';
 import { seededRandom } from '../../../src/core/selection/seeded-random.js';
 import type { SelectionPolicy } from '../../../src/core/selection/selection-policy.js';
+import { slotFreeInMs } from '../../../src/core/selection/slot-free-in.js';
 import { makeClients, type ClientSpec } from './clients.js';
 import { deriveSeed } from './derive-seed.js';
 import { EventQueue } from './event-queue.js';
@@ -72,6 +74,12 @@ export interface RunOptions {
    * list, with item sizes rounded to the files it serves, and the simulator replays it).
    */
   readonly clients?: readonly ClientSpec[];
+  /**
+   * Reports list each slot with its bytes left and rate, and the receptions bring old reports
+   * forward from them (src/core/selection/slot-free-in.ts), as Tessera does; false: the count
+   * alone, as before 2026-11-22 (for comparison).
+   */
+  readonly slotForecasts?: boolean;
 }
 
 interface ClientState {
@@ -82,6 +90,7 @@ interface ClientState {
 }
 
 interface Flow {
+  readonly slot: number;
   readonly client: ClientState;
   left: number;
   readonly cap: number;
@@ -94,6 +103,8 @@ class Server {
   readonly unlimited: boolean;
   taken = 0;
   served = 0;
+  /** Slots taken, by ticket: the item's size, and its transfer once the client has connected. */
+  readonly slots = new Map<number, { readonly bytes: number; flow?: Flow }>();
   readonly flows: Flow[] = [];
   #last = 0;
   #version = 0;
@@ -112,16 +123,33 @@ class Server {
   }
 
   /** The notice: a slot if one is free. */
-  offer(): boolean {
+  offer(ticket: number, bytes: number): boolean {
     if (!this.unlimited && this.taken >= this.spec.slots) return false;
     this.#count();
     this.taken++;
+    this.slots.set(ticket, { bytes });
     return true;
   }
 
-  release(): void {
+  release(ticket: number): void {
     this.#count();
     this.taken--;
+    this.slots.delete(ticket);
+  }
+
+  /**
+   * The slots as a load report lists them (src/servers/content/slot-table.ts): a transfer with
+   * its bytes left and its rate now, a slot held for a client not connected yet with its item's
+   * size. A finished transfer whose slot is not released yet shows 0 bytes left.
+   */
+  slotReports(holdS: number): SlotReport[] {
+    this.#advance();
+    const nowMs = this.#q.now * 1000;
+    return [...this.slots].map(([ticket, slot]) =>
+      slot.flow
+        ? { ticketId: String(ticket), state: 'active', remainingBytes: Math.max(0, slot.flow.left), bytesPerSecond: slot.flow.rate, releaseBy: Infinity }
+        : { ticketId: String(ticket), state: 'held', remainingBytes: slot.bytes, bytesPerSecond: 0, releaseBy: nowMs + holdS * 1000 },
+    );
   }
 
   /** Slot-seconds taken within the window so far. */
@@ -140,6 +168,8 @@ class Server {
 
   start(flow: Flow): void {
     this.#advance();
+    const slot = this.slots.get(flow.slot);
+    if (slot) slot.flow = flow;
     this.flows.push(flow);
     this.#reshare();
   }
@@ -186,10 +216,12 @@ interface ViewEntry {
   reportedTaken: number;
   reportSentAt: number;
   receivedAt: number;
-  /** Send times of this reception's notices since the report. */
-  notices: number[];
-  /** Release times of this reception's tickets heard of since the report. */
-  releases: number[];
+  /** The slots the report listed, by ticket: when each is expected to free (ms, from the report's figures). */
+  reported: Map<number, number>;
+  /** This reception's notices since the report that have not ended: ticket → send time. */
+  notices: Map<number, number>;
+  /** This reception's tickets heard to have ended: ticket → release time, until a report sent after it. */
+  ended: Map<number, number>;
   refused: boolean;
 }
 
@@ -197,12 +229,14 @@ class Reception {
   readonly policy: SelectionPolicy;
   readonly view = new Map<string, ViewEntry>();
   readonly #scenario: Scenario;
+  readonly #forecasts: boolean;
 
-  constructor(scenario: Scenario, policy: SelectionPolicy) {
+  constructor(scenario: Scenario, policy: SelectionPolicy, forecasts: boolean) {
     this.#scenario = scenario;
     this.policy = policy;
+    this.#forecasts = forecasts;
     for (const s of scenario.fleet) {
-      this.view.set(s.id, { reportedTaken: 0, reportSentAt: 0, receivedAt: 0, notices: [], releases: [], refused: false });
+      this.view.set(s.id, { reportedTaken: 0, reportSentAt: 0, receivedAt: 0, reported: new Map(), notices: new Map(), ended: new Map(), refused: false });
     }
   }
 
@@ -210,13 +244,16 @@ class Reception {
     const sc = this.#scenario;
     return sc.fleet.map((s) => {
       const v = this.view.get(s.id) as ViewEntry;
+      // As the registry: the report's slots less the ones this reception heard end since.
+      const stillTaken = [...v.reported].filter(([ticket]) => !v.ended.has(ticket));
       return {
         serverId: s.id,
         capacity: s.slots,
         reportedTaken: v.reportedTaken,
-        pendingNotices: v.notices.length,
-        releasesSinceReport: v.releases.length,
+        pendingNotices: v.notices.size,
+        releasesSinceReport: v.reported.size - stillTaken.length,
         refusedSinceReport: v.refused,
+        ...(this.#forecasts ? { reportedSlotsFreeAt: stillTaken.map(([, freeAt]) => freeAt) } : {}),
         draining: false,
         reportedAt: v.receivedAt * 1000,
         area: s.area,
@@ -226,18 +263,33 @@ class Reception {
     });
   }
 
-  report(serverId: string, taken: number, sentAt: number, now: number): void {
+  report(serverId: string, slots: readonly SlotReport[], sentAt: number, now: number, perTransferBps: number): void {
     const v = this.view.get(serverId) as ViewEntry;
     if (sentAt < v.reportSentAt) return;
-    v.reportedTaken = taken;
+    v.reportedTaken = slots.length;
     v.reportSentAt = sentAt;
     v.receivedAt = now;
+    // As the registry: the rate of a held slot's transfer-to-be is what transfers there get now.
+    const rates = slots.filter((slot) => slot.state === 'active' && slot.bytesPerSecond > 0).map((slot) => slot.bytesPerSecond);
+    const rate = rates.length > 0 ? rates.reduce((a, b) => a + b, 0) / rates.length : perTransferBps;
+    v.reported = new Map(slots.map((slot) => [Number(slot.ticketId), now * 1000 + slotFreeInMs(slot, sentAt * 1000, rate)]));
     // What happened before the server took its count is in the count.
-    v.notices = v.notices.filter((t) => t > sentAt);
-    v.releases = v.releases.filter((t) => t > sentAt);
+    for (const [ticket, at] of v.notices) if (at <= sentAt) v.notices.delete(ticket);
+    for (const [ticket, at] of v.ended) if (at <= sentAt) v.ended.delete(ticket);
+    v.refused = false;
+  }
+
+  /** A completion of one of this reception's tickets arrived (as the registry's noteRelease). */
+  heardEnd(serverId: string, ticket: number, releasedAt: number): void {
+    const v = this.view.get(serverId) as ViewEntry;
+    if (!v.notices.delete(ticket)) v.ended.set(ticket, releasedAt);
+    // A slot freed since the refusal, so not full any more.
     v.refused = false;
   }
 }
+
+/** How long a content server holds a slot for a client that has not connected (TESSERA_HOLD_MS's order). */
+const HOLD_S = 30;
 
 export function simulate(scenario: Scenario, policyName: SimPolicy, seed: number, options: RunOptions = {}): RunResult {
   const q = new EventQueue();
@@ -260,9 +312,11 @@ export function simulate(scenario: Scenario, policyName: SimPolicy, seed: number
           staleAfterMs,
           equalLoadBand: scenario.equalLoadBand,
         }),
+        options.slotForecasts ?? true,
       ),
   );
   let outstanding = clients.length;
+  let nextTicket = 1;
   let dnsTurn = 0;
   let lastDone = 0;
 
@@ -273,15 +327,10 @@ export function simulate(scenario: Scenario, policyName: SimPolicy, seed: number
     outstanding--;
     server.served++;
     q.after(scenario.releaseDelayS, () => {
-      server.release();
+      server.release(flow.slot);
       slotChanged(server);
       const releasedAt = q.now;
-      q.after(scenario.completionLagS, () => {
-        const v = reception.view.get(server.spec.id) as ViewEntry;
-        if (releasedAt > v.reportSentAt) v.releases.push(releasedAt);
-        // As the registry's noteRelease: a slot freed since the refusal, so not full any more.
-        v.refused = false;
-      });
+      q.after(scenario.completionLagS, () => reception.heardEnd(server.spec.id, flow.slot, releasedAt));
     });
   };
   const flowOwner = new Map<Flow, Reception>();
@@ -296,11 +345,11 @@ export function simulate(scenario: Scenario, policyName: SimPolicy, seed: number
   const extraDue = new Set<string>();
   const report = (server: Server): void => {
     const { id } = server.spec;
-    const taken = server.taken;
+    const slots = server.slotReports(HOLD_S);
     const sentAt = q.now;
     lastSentAt.set(id, sentAt);
     q.after(scenario.controlRttS / 2, () => {
-      for (const r of receptions) r.report(id, taken, sentAt, q.now);
+      for (const r of receptions) r.report(id, slots, sentAt, q.now, server.spec.perTransferBps);
     });
   };
   const slotChanged = (server: Server): void => {
@@ -341,8 +390,9 @@ export function simulate(scenario: Scenario, policyName: SimPolicy, seed: number
     }
     const server = servers.get(id) as Server;
     const sentAt = q.now;
+    const ticket = nextTicket++;
     q.after(scenario.controlRttS / 2, () => {
-      const accepted = server.offer();
+      const accepted = server.offer(ticket, client.spec.bytes);
       if (accepted) slotChanged(server);
       q.after(scenario.controlRttS / 2, () => {
         const v = reception.view.get(id) as ViewEntry;
@@ -352,7 +402,7 @@ export function simulate(scenario: Scenario, policyName: SimPolicy, seed: number
           tryServer(client, reception, ordered, k + 1);
           return;
         }
-        if (sentAt > v.reportSentAt) v.notices.push(sentAt);
+        if (sentAt > v.reportSentAt) v.notices.set(ticket, sentAt);
         // The ticket goes back to the client (half a round trip from the reception), which then
         // connects and asks (two round trips to the server) before the first byte moves.
         const toFirstByte = scenario.rttS(client.spec.area, scenario.receptionArea) / 2 + 2 * scenario.rttS(client.spec.area, server.spec.area);
@@ -360,7 +410,7 @@ export function simulate(scenario: Scenario, policyName: SimPolicy, seed: number
           // A plain web server (dns) has no per-transfer throttle: only the client's downlink and
           // the shared uplink limit a transfer.
           const cap = server.unlimited ? client.spec.downlinkBps : Math.min(client.spec.downlinkBps, server.spec.perTransferBps);
-          const flow: Flow = { client, left: client.spec.bytes, cap, rate: 0 };
+          const flow: Flow = { slot: ticket, client, left: client.spec.bytes, cap, rate: 0 };
           flowOwner.set(flow, reception);
           server.start(flow);
         });

@@ -14,8 +14,9 @@ export function bestOfTwo(deps: PolicyDeps): SelectionPolicy {
   return {
     name: 'best-of-two',
     order({ candidates, clientArea }) {
-      const pool = eligible(candidates, deps.clock.now(), deps.staleAfterMs);
-      return orderByPairs(scoreCandidates(pool, 'reported', clientArea), () => 1, 0, deps.random);
+      const now = deps.clock.now();
+      const pool = eligible(candidates, now, deps.staleAfterMs);
+      return orderByPairs(scoreCandidates(pool, 'reported', clientArea, now), () => 1, 0, deps.random);
     },
   };
 }

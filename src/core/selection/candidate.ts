@@ -14,6 +14,13 @@ export interface Candidate {
   readonly pendingNotices: number;
   /** Completions of tickets on this server that this reception heard of since the report was sent. */
   readonly releasesSinceReport: number;
+  /**
+   * When each slot the report showed taken, and this reception has not heard end since, is
+   * expected to free (Unix ms, this reception's clock), from the report's own figures
+   * (slot-free-in.ts); Infinity for a slot the report counted but did not list. Absent when
+   * there is no such forecast: the report's count then stands until the next report.
+   */
+  readonly reportedSlotsFreeAt?: readonly number[];
   /** A notice to this server was refused as slots-full since the report: take it as full until the next one. */
   readonly refusedSinceReport: boolean;
   /** Draining: finishing what it has, taking nothing new. */

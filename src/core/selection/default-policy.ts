@@ -32,8 +32,9 @@ export function defaultPolicy(deps: PolicyDeps): SelectionPolicy {
   return {
     name: 'default',
     order({ candidates, clientArea }) {
-      const pool = eligible(candidates, deps.clock.now(), deps.staleAfterMs);
-      return orderByPairs(scoreCandidates(pool, 'expected', clientArea), (s) => s.capacity, deps.equalLoadBand, deps.random);
+      const now = deps.clock.now();
+      const pool = eligible(candidates, now, deps.staleAfterMs);
+      return orderByPairs(scoreCandidates(pool, 'expected', clientArea, now), (s) => s.capacity, deps.equalLoadBand, deps.random);
     },
   };
 }

@@ -14,8 +14,9 @@ export function leastLoaded(deps: PolicyDeps): SelectionPolicy {
   return {
     name: 'least-loaded',
     order({ candidates, clientArea }) {
-      const pool = eligible(candidates, deps.clock.now(), deps.staleAfterMs);
-      return rankByLoad(scoreCandidates(pool, 'reported', clientArea), 0);
+      const now = deps.clock.now();
+      const pool = eligible(candidates, now, deps.staleAfterMs);
+      return rankByLoad(scoreCandidates(pool, 'reported', clientArea, now), 0);
     },
   };
 }

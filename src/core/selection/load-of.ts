@@ -3,12 +3,13 @@ import { expectedTaken } from './expected-taken.js';
 
 /**
  * Which numbers a load is read from: `reported` is the last report alone (what a naive
- * balancer sees), `expected` adds this reception's own notices and completions since.
+ * balancer sees), `expected` brings it forward to now and adds this reception's own work
+ * since (expected-taken.ts).
  */
 export type LoadView = 'reported' | 'expected';
 
 /** Share of the server's slots taken (taken ÷ capacity), so servers of different sizes compare. */
-export function loadOf(c: Candidate, view: LoadView): number {
+export function loadOf(c: Candidate, view: LoadView, nowMs: number): number {
   if (c.capacity <= 0) return Infinity;
-  return (view === 'reported' ? c.reportedTaken : expectedTaken(c)) / c.capacity;
+  return (view === 'reported' ? c.reportedTaken : expectedTaken(c, nowMs)) / c.capacity;
 }

@@ -48,6 +48,9 @@ const candidateArb: fc.Arbitrary<Omit<Candidate, 'serverId'>> = fc.record({
   area: fc.constantFrom('a', 'b', 'c'),
   cost: fc.integer({ min: 0, max: 100 }),
   costByArea: fc.option(fc.dictionary(fc.constantFrom('a', 'b', 'c'), fc.integer({ min: 0, max: 100 })), { nil: undefined }),
+  reportedSlotsFreeAt: fc.option(fc.array(fc.oneof(fc.integer({ min: NOW - STALE_MS, max: NOW + STALE_MS }), fc.constant(Infinity)), { maxLength: 70 }), {
+    nil: undefined,
+  }),
 });
 
 /** Several candidates with distinct IDs. */
@@ -72,7 +75,7 @@ for (const name of policyNames) {
               assert.ok(c, 'only candidates');
               assert.ok(!c.draining, 'not draining');
               assert.ok(NOW - c.reportedAt <= STALE_MS, 'not silent');
-              assert.ok(!c.refusedSinceReport && expectedTaken(c) < c.capacity, 'not full');
+              assert.ok(!c.refusedSinceReport && expectedTaken(c, NOW) < c.capacity, 'not full');
             }
             const expected = eligible(request.candidates, NOW, STALE_MS).map((c) => c.serverId).sort();
             assert.deepEqual([...ordered].sort(), expected, 'every eligible server, as fallbacks');
@@ -263,6 +266,27 @@ describe('what each policy reads', () => {
     const b = server('b', { reportedTaken: 5 });
     assert.equal(build('default').order({ candidates: [a, b] })[0], 'a');
     assert.deepEqual(build('default').order({ candidates: [{ ...b, refusedSinceReport: true }, a] }), ['a']);
+  });
+
+  it('the default brings an old report forward: slots the report forecast to have freed by now count as free', () => {
+    // Both reported 8 of 10 taken. a's transfers were due to end within the second after the
+    // report; b's run for a minute. Four seconds on, a is the emptier one.
+    const a = server('a', { reportedTaken: 8, reportedAt: NOW - 4000, reportedSlotsFreeAt: Array.from({ length: 8 }, (_, i) => NOW - 3500 + i * 50) });
+    const b = server('b', { reportedTaken: 8, reportedAt: NOW - 4000, reportedSlotsFreeAt: Array.from({ length: 8 }, () => NOW + 60_000) });
+    for (let seed = 0; seed < 20; seed++) assert.equal(build('default', seed).order({ candidates: [b, a] })[0], 'a');
+    // Naive least-loaded reads the count alone, so the two tie and the nearer (then the ID) wins.
+    assert.equal(build('least-loaded').order({ candidates: [b, a] })[0], 'a');
+    assert.equal(build('least-loaded').order({ candidates: [{ ...b, serverId: '0' }, a] })[0], '0');
+  });
+
+  it('a forecast counts only what the report showed; its own notices since still count in full', () => {
+    const now = NOW;
+    const freed = server('a', { capacity: 4, reportedTaken: 4, reportedSlotsFreeAt: [now - 1, now - 1, now + 1, Infinity], pendingNotices: 1 });
+    assert.equal(expectedTaken(freed, now), 3, 'two slots still taken by the forecast (one listed, one not), plus one own notice');
+    assert.equal(expectedTaken({ ...freed, pendingNotices: 2 }, now), 4, 'full again with another own notice');
+    assert.deepEqual(eligible([{ ...freed, pendingNotices: 2 }], now, STALE_MS), [], 'and then not eligible');
+    assert.equal(expectedTaken({ ...freed, refusedSinceReport: true }, now), 4, 'a refusal since the report still means full');
+    assert.equal(expectedTaken({ ...freed, reportedSlotsFreeAt: undefined }, now), 4, 'without a forecast, the count stands');
   });
 
   it('spreads orders against one stale view: the default and best-of-two do not herd, least-loaded does', () => {

@@ -141,6 +141,7 @@ describe('ServerRegistry candidates', () => {
         pendingNotices: 2,
         releasesSinceReport: 1,
         refusedSinceReport: false,
+        reportedSlotsFreeAt: [],
         draining: false,
         reportedAt: 1_000_000,
         area: 'b',
@@ -151,6 +152,34 @@ describe('ServerRegistry candidates', () => {
     registry.noteFull('cs-1');
     assert.equal(registry.candidates(['cs-1'])[0]?.refusedSinceReport, true);
     assert.equal(registry.candidates(['cs-1'])[0]?.slotsTaken, 4, 'the waiting room counts a refused server as full');
+  });
+
+  it('forecasts when each reported slot frees, from the report’s own figures, in this reception’s clock', () => {
+    const clock = new ManualClock(1_000_000);
+    const registry = new ServerRegistry(clock, { staleness });
+    const sent = report('cs-1', clock, 1, {
+      capacity: 8,
+      slotsTaken: 5,
+      slots: [
+        // 2,000 bytes left at 1,000 bytes/s: 2 s.
+        { ticketId: 't-active', state: 'active', remainingBytes: 2000, bytesPerSecond: 1000, releaseBy: clock.now() + 60_000 },
+        // A client not connected yet: its 6,000 bytes at the rate transfers get here (1,000 bytes/s).
+        { ticketId: 't-held', state: 'held', remainingBytes: 6000, bytesPerSecond: 0, releaseBy: clock.now() + 30_000 },
+        // Would take 100 s, but the ticket expires in 4 s.
+        { ticketId: 't-expiring', state: 'active', remainingBytes: 100_000, bytesPerSecond: 1000, releaseBy: clock.now() + 4000 },
+        // Its connection closed; the slot is released after the idle delay unless it resumes.
+        { ticketId: 't-idle', state: 'idle', remainingBytes: 500, bytesPerSecond: 0, releaseBy: clock.now() + 1500 },
+      ],
+    });
+    // The report arrives 20 ms after it was sent, by a server clock 5 s behind ours.
+    clock.advance(20);
+    registry.record({ ...sent, sentAt: sent.sentAt - 5000, slots: sent.slots.map((s) => ({ ...s, releaseBy: s.releaseBy - 5000 })) });
+    const at = 1_000_020;
+    const freeAt = (): number[] => [...(registry.candidates(['cs-1'])[0]?.reportedSlotsFreeAt ?? [])].sort((a, b) => a - b);
+    // Four listed, and a fifth counted but not listed (a report lists at most 1,000): taken until the next report.
+    assert.deepEqual(freeAt(), [at + 1500, at + 2000, at + 4000, at + 6000, Infinity]);
+    registry.noteRelease('cs-1', 't-held');
+    assert.deepEqual(freeAt(), [at + 1500, at + 2000, at + 4000, Infinity], 'a slot heard to end is no longer forecast');
   });
 });
 

@@ -3,6 +3,7 @@ import type { DrainStatus, LoadReport, ServerStatus, StatusSnapshot } from '../.
 import { serviceTimeMs, type ServiceHistory, type SlotForecast } from '../../core/queue/wait-estimate.js';
 import { byServerId } from '../../core/selection/by-server-id.js';
 import type { Candidate } from '../../core/selection/candidate.js';
+import { slotFreeInMs } from '../../core/selection/slot-free-in.js';
 import { serverHealth, staleAfterMs, takesNewTickets, type ServerHealth, type StalenessPolicy } from '../../core/server-health.js';
 import type { ServerDrain } from '../../ports/persistence.js';
 
@@ -30,6 +31,11 @@ interface Entry {
   endedUnreported: Set<string>;
   /** A notice was refused as slots-full after this report: treat the server as full until the next one. */
   fullSinceReport: boolean;
+  /**
+   * When each slot the report lists is expected to free, by ticket (Unix ms, our clock), from
+   * the report's own figures: what lets an old report be brought forward (slot-free-in.ts).
+   */
+  slotsFreeAt: Map<string, number>;
   /** Last observed rate of one transfer on this server, bytes/s (0: never seen). */
   perTransferRate: number;
   /** Silence after which this server is stale, from the interval it announced. */
@@ -128,9 +134,12 @@ export class ServerRegistry {
     const limit = report.transferRateLimit ?? 0;
     const observed = rates.length > 0 ? rates.reduce((a, b) => a + b, 0) / rates.length : (previous?.perTransferRate ?? 0);
     const perTransferRate = observed > 0 ? observed : limit;
+    // Forecasts in our clock: the report's times are the server's, its age in transit is ~0.
+    const slotsFreeAt = new Map(report.slots.map((slot) => [slot.ticketId, now + slotFreeInMs(slot, report.sentAt, perTransferRate)]));
     this.#servers.set(report.serverId, {
       report,
       receivedAt: now,
+      slotsFreeAt,
       recentNotices,
       recentReleases,
       endedUnreported: new Set(),
@@ -308,6 +317,7 @@ export class ServerRegistry {
         pendingNotices: entry.recentNotices.length,
         releasesSinceReport: entry.recentReleases.size,
         refusedSinceReport: entry.fullSinceReport,
+        reportedSlotsFreeAt: reportedSlotsFreeAt(entry),
         draining: !view.eligible,
         reportedAt: entry.receivedAt,
         area: entry.report.location.area,
@@ -353,6 +363,18 @@ export class ServerRegistry {
       slotsTaken,
     };
   }
+}
+
+/**
+ * The forecast end of every slot the report shows taken and this reception has not heard end
+ * since; a slot counted but not listed (a report lists at most 1,000) stays taken until the
+ * next report.
+ */
+function reportedSlotsFreeAt(entry: Entry): number[] {
+  const out: number[] = [];
+  for (const [ticketId, freeAt] of entry.slotsFreeAt) if (!entry.recentReleases.has(ticketId)) out.push(freeAt);
+  for (let i = entry.slotsFreeAt.size; i < entry.report.slotsTaken; i++) out.push(Infinity);
+  return out;
 }
 
 function statusOf(s: ServerView): ServerStatus {
