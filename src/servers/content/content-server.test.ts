@@ -647,6 +647,25 @@ describe('content server: reports on slot changes', () => {
   });
 });
 
+describe('content server: a reception that did not take a report', () => {
+  it('is tried again after a second, not after the interval (a minute here), then on the interval once it answers', async () => {
+    const h = await startHarness();
+    try {
+      h.reception.failWith = 503;
+      await h.server.state.reportNow();
+      const failedAt = h.reception.reports.length;
+      h.reception.failWith = undefined;
+      await waitFor(() => h.reception.reports.length > failedAt, 'a report retried within seconds', 5000);
+      const taken = h.reception.reports.length;
+      // Taken: back to the interval, so nothing more comes for a while.
+      await delay(2500);
+      assert.equal(h.reception.reports.length, taken);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('content server: logs', () => {
   it('never writes a ticket, token or key to a log line', async () => {
     const { logger, lines } = capturingLogger();

@@ -7,7 +7,9 @@ import type { ReceptionAnswer } from './reception-pool.js';
 // soon after a change of state such as a drain (`nudge`), and, unless `slotChanges` is false,
 // soon after any slot change (`slotsChanged`); at most one extra report per `minGapMs`. Each reply may carry
 // a key set, which is handed to `onReply` and never logged. A reception that is down costs one
-// warning per outage; the next interval simply tries again.
+// warning per outage; the next report tries again after 1 s, then 2, 4, … up to the interval, so
+// a reception that starts after its content servers hears from them within a second or two,
+// not an interval later (a minute, with a long interval), and a dead one costs little.
 
 export interface LoadReporterOptions {
   readonly intervalMs: number;
@@ -21,12 +23,17 @@ export interface LoadReporterOptions {
   readonly logger: Logger;
 }
 
+/** The first retry after a reception did not take a report; each further one waits twice as long, up to the interval. */
+const FIRST_RETRY_MS = 1000;
+
 export class LoadReporter {
   readonly #options: LoadReporterOptions;
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
   #again = false;
   #lastSentAt = 0;
+  /** The wait before the next retry while a reception is down (0: none is). */
+  #retryMs = 0;
   /** The receptions that did not take the last report, by URL. */
   readonly #down = new Set<string>();
   #stopped = true;
@@ -84,7 +91,7 @@ export class LoadReporter {
         // The gap counts from when this report left: a slow reply has already used it up.
         this.#schedule(Math.max(0, this.#lastSentAt + this.#options.minGapMs - Date.now()));
       } else {
-        this.#schedule(this.#options.intervalMs);
+        this.#schedule(this.#nextWaitMs());
       }
     });
     return this.#inFlight;
@@ -102,7 +109,7 @@ export class LoadReporter {
       const failure = error ?? (reply === undefined || reply.status < 200 || reply.status > 299 ? new Error(`the reception answered ${reply?.status ?? 0}`) : undefined);
       if (failure !== undefined) {
         if (!this.#down.has(url)) {
-          this.#options.logger.warn({ reception: url, reason: failure.message }, 'cannot report load to the reception; will retry every interval');
+          this.#options.logger.warn({ reception: url, reason: failure.message }, 'cannot report load to the reception; will retry, after 1 s and then less often, up to every interval');
         }
         this.#down.add(url);
         continue;
@@ -110,6 +117,17 @@ export class LoadReporter {
       if (this.#down.delete(url)) this.#options.logger.info({ reception: url }, 'the reception accepts load reports again');
       this.#options.onReply(reply as ReceptionReply);
     }
+  }
+
+  /** The interval, or while a reception is down, the next step of the backoff. */
+  #nextWaitMs(): number {
+    const interval = this.#options.intervalMs;
+    if (this.#down.size === 0) {
+      this.#retryMs = 0;
+      return interval;
+    }
+    this.#retryMs = this.#retryMs === 0 ? FIRST_RETRY_MS : this.#retryMs * 2;
+    return Math.min(interval, this.#retryMs);
   }
 
   #schedule(delayMs: number): void {
