@@ -209,7 +209,7 @@ export function parseNotice(value: unknown): Notice {
   }
   const issuedBy = v['issuedBy'];
   if (issuedBy !== undefined && (typeof issuedBy !== 'string' || !RECEPTION_ID_PATTERN.test(issuedBy))) {
-    throw new TesseraError('validation-failed', 'issuedBy must be 1..64 of [A-Za-z0-9._:-]');
+    throw new TesseraError('validation-failed', `issuedBy must match ${RECEPTION_ID_PATTERN.source}`);
   }
   const notice = v as unknown as Notice;
   if (notice.expiresAt <= notice.notBefore) throw new TesseraError('validation-failed', 'expiresAt must be after notBefore');

@@ -2,6 +2,8 @@
 // node:http. Served at GET /openapi.json on the public listener. It describes both listeners;
 // the control paths are only reachable on the loopback control port.
 
+import { RECEPTION_ID_PATTERN } from '../../core/control/messages.js';
+
 const problem = { $ref: '#/components/responses/Problem' } as const;
 const ticketPathParams = [
   { name: 'ticket', in: 'path', required: true, description: 'Permission ticket (strict unpadded base64url, at most 200 characters)', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,200}$' } },
@@ -132,7 +134,7 @@ export const contentServerOpenApi = {
           holdUntil: { type: 'integer', description: 'Unix ms: the slot is released if no transfer has started by then' },
           maxConnections: { type: 'integer', minimum: 1, maximum: 255 },
           heldBytes: { type: 'integer', minimum: 0, description: 'Bytes the client already holds from an earlier ticket of the same order; counted as delivered' },
-          issuedBy: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$', description: "The sending reception's name: the ticket's completion goes back to it" },
+          issuedBy: { type: 'string', pattern: RECEPTION_ID_PATTERN.source, description: "The sending reception's name: the ticket's completion goes back to it" },
         },
       },
       NoticeAccepted: { type: 'object', required: ['ticketId', 'holdUntil'], properties: { ticketId: { type: 'string', format: 'uuid' }, holdUntil: { type: 'integer' } } },
