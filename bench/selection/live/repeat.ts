@@ -73,6 +73,9 @@ if (partial && !values['no-write'] && resultsPath === STUDY_RESULTS) {
 async function runAll(): Promise<RepeatRun> {
   if (!existsSync(NGINX_BINARY)) throw new Error(`${NGINX_BINARY} not found: four receptions run behind the nginx entry (apt-get install nginx-light)`);
   const started = performance.now();
+  // Read once, before the first cell: the run's own results file is under bench/selection/ and
+  // would make every later reading look like uncommitted changes.
+  const commit = commitOf();
   const loadAtStart = loadAverage();
   const clientsOf = liveClients(pace);
   const setups: SetupOptions[] = intervalsMs.map((reportIntervalMs) => ({ receptions: 4, reportIntervalMs, dns: false }));
@@ -85,7 +88,7 @@ async function runAll(): Promise<RepeatRun> {
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
     machine: `${cpuModel()}, ${cpus().length} cores`,
     node: process.version,
-    commit: commitOf(),
+    commit,
     reps,
     wallS: (performance.now() - started) / 1000,
     loadAtStart,

@@ -25,10 +25,25 @@ export interface LiveFigures {
   /** Notices refused by content servers (the reception then tried the next server). */
   readonly noticesRefused: number;
   readonly servers: readonly { readonly id: string; readonly served: number; readonly utilisation: number }[];
+  /**
+   * The measured orders at or beyond the p99, slowest first: what sets the tail. Absent from
+   * results recorded before it was kept.
+   */
+  readonly slowest?: readonly SlowOrder[];
   /** One-minute load average of the machine when the cell ended. */
   readonly loadAverage: number;
   readonly wallS: number;
   readonly errors: readonly string[];
+}
+
+/** One order in the tail: where it went, what it fetched, and where its time went. */
+export interface SlowOrder {
+  readonly serverId: string;
+  readonly bytes: number;
+  readonly busyAnswers: number;
+  /** From arrival to ticket (waiting, come-backs included), and from ticket to last byte. */
+  readonly waitS: number;
+  readonly transferS: number;
 }
 
 /** How long a slot stays taken after the last byte (the same figure the simulator uses). */
@@ -79,6 +94,11 @@ export async function runLiveCell(options: {
     }
     return { id: s.id, served: ok.filter((o) => o.serverId === s.id).length, utilisation: slotSeconds / (s.slots * span) };
   });
+  const tail = Math.max(1, measured.length - Math.ceil((measured.length - 1) * 0.99));
+  const slowest = ok
+    .map((o) => ({ serverId: o.serverId, bytes: o.spec.bytes, busyAnswers: o.busyAnswers, waitS: o.ticketS - o.arriveS, transferS: o.doneS - o.ticketS }))
+    .sort((a, b) => b.waitS + b.transferS - (a.waitS + a.transferS))
+    .slice(0, tail);
   const errors = [...new Set(measured.filter((o) => o.error !== undefined).map((o) => o.error as string))].slice(0, 5);
   return {
     orders: measured.length,
@@ -91,6 +111,7 @@ export async function runLiveCell(options: {
     restarts: outcomes.reduce((a, o) => a + o.restarts, 0),
     noticesRefused: after - before,
     servers: figures,
+    slowest,
     loadAverage: loadavg()[0] ?? NaN,
     wallS,
     errors,

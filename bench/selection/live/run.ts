@@ -60,6 +60,9 @@ function saveResults(run: LiveRun): void {
 async function runAll(): Promise<LiveRun> {
   if (!existsSync(NGINX_BINARY)) throw new Error(`${NGINX_BINARY} not found: four receptions run behind the nginx entry (apt-get install nginx-light)`);
   const started = performance.now();
+  // Read once, before the first cell: the run's own results file is under bench/selection/ and
+  // would make every later reading look like uncommitted changes.
+  const commit = commitOf();
   const loadAtStart = loadAverage();
   const clientsOf = liveClients(pace);
   const setups: SetupOptions[] = values.quick
@@ -91,7 +94,7 @@ async function runAll(): Promise<LiveRun> {
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
     machine: `${cpuModel()}, ${cpus().length} cores (shared with other engineers' builds and tests)`,
     node: process.version,
-    commit: commitOf(),
+    commit,
     quick: values.quick,
     wallS: (performance.now() - started) / 1000,
     loadAtStart,
