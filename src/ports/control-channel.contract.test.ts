@@ -195,6 +195,38 @@ const cases: Readonly<Record<string, (s: ContractSpace<ControlChannel>) => Promi
     assert.deepEqual(after.got, [c]);
   },
 
+  async 'every watcher hears every completion appended, while the consumers still get each once'(s) {
+    const server = s.open();
+    const consumer = recorder();
+    await s.open().completions.consume('reception-1', consumer.handler, { claimIdleMs: 60_000 });
+    const heard: Completion[][] = [[], []];
+    const stops = await Promise.all(heard.map((into) => s.open().completions.watch((batch) => into.push(...batch))));
+    const sent = Array.from({ length: 20 }, (_, i) => completion(`cs-${i % 3}`, i));
+    for (const c of sent) await server.completions.append([c]);
+    assert.ok(await eventually(() => heard.every((h) => h.length >= sent.length) && consumer.got.length >= sent.length));
+    await sleep(50);
+    for (const h of heard) assert.deepEqual(h, sent);
+    assert.deepEqual(consumer.got.map((c) => c.ticketId).sort(), sent.map((c) => c.ticketId).sort());
+    // A watcher that stopped hears nothing more; the other still does.
+    await stops[0]?.();
+    const late = completion('cs-1', 99);
+    await server.completions.append([late]);
+    assert.ok(await eventually(() => heard[1]?.at(-1)?.ticketId === late.ticketId));
+    await sleep(50);
+    assert.equal(heard[0]?.length, sent.length);
+  },
+  async 'a watcher hears only what is appended after its watch is in place'(s) {
+    const server = s.open();
+    const early = completion('cs-1', 1);
+    await server.completions.append([early]);
+    const heard: Completion[] = [];
+    await s.open().completions.watch((batch) => heard.push(...batch));
+    const later = completion('cs-1', 2);
+    await server.completions.append([later]);
+    assert.ok(await eventually(() => heard.length >= 1));
+    await sleep(50);
+    assert.deepEqual(heard, [later]);
+  },
   async 'completions appended before the store lost them are appended again'(s) {
     const server = s.open();
     if (!server.capabilities.crossProcess || s.lose === undefined) return;

@@ -12,10 +12,12 @@ import type { Unsubscribe } from './shared-state-capabilities.js';
 // - completions from content servers to the receptions, delivered at least once: a
 //   completion is acknowledged only once a reception has recorded it, and one that a
 //   reception took but never acknowledged (it died) goes to another reception.
+//   Besides, every reception watching hears of each completion as it is appended, so that the
+//   one that sent its notice knows the slot is free (a hint, at most once).
 //
 // Adapters: in-process (src/adapters/memory/, for one process and for tests) and Redis
 // (src/adapters/redis/: pub/sub for requests and answers, a stream with a consumer group for
-// completions). The embedded multi-process topology keeps the HTTP control listeners.
+// completions, pub/sub for the watchers' hints). The embedded multi-process topology keeps the HTTP control listeners.
 // Contract: src/ports/control-channel.contract.test.ts.
 
 export type ControlRequest =
@@ -79,7 +81,18 @@ export interface CompletionStream {
    * nothing). Unsubscribing stops taking completions and acknowledges nothing more.
    */
   consume(consumer: string, handler: CompletionHandler, options?: ConsumeOptions): Promise<Unsubscribe>;
+  /**
+   * Tells every watcher of every completion appended from when its watch is in place: each
+   * reception learns that a slot ended, whichever reception records the completion (the one
+   * that sent the ticket's notice counts that slot as taken until it hears so). A hint, not a
+   * record: at most once, and nothing while the channel is down; the next load report covers
+   * what is missed. The handler must not throw.
+   */
+  watch(handler: CompletionWatcher): Promise<Unsubscribe>;
 }
+
+/** Hears completions as they are appended (CompletionStream.watch). */
+export type CompletionWatcher = (completions: readonly Completion[]) => void;
 
 export interface ControlChannel {
   readonly capabilities: ControlChannelCapabilities;

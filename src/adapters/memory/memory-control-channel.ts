@@ -3,6 +3,7 @@ import type { Completion } from '../../core/control/messages.js';
 import type {
   CompletionHandler,
   CompletionStream,
+  CompletionWatcher,
   ConsumeOptions,
   ControlAnswer,
   ControlChannel,
@@ -30,6 +31,7 @@ interface ChannelState {
   readonly handlers: Map<string, ControlHandler>;
   readonly pending: Pending[];
   readonly wakers: Set<() => void>;
+  readonly watchers: Set<CompletionWatcher>;
   nextId: number;
 }
 
@@ -49,10 +51,11 @@ export class MemoryControlChannel implements ControlChannel {
   constructor(clock: Clock, options: MemoryControlChannelOptions = {}, state?: ChannelState) {
     this.#clock = clock;
     this.#pollMs = options.pollMs ?? 50;
-    this.#s = state ?? { handlers: new Map(), pending: [], wakers: new Set(), nextId: 1 };
+    this.#s = state ?? { handlers: new Map(), pending: [], wakers: new Set(), watchers: new Set(), nextId: 1 };
     this.completions = {
       append: (completions) => this.#append(completions),
       consume: (consumer, handler, opts) => this.#consume(consumer, handler, opts ?? {}),
+      watch: (handler) => this.#watchCompletions(handler),
     };
   }
 
@@ -93,6 +96,22 @@ export class MemoryControlChannel implements ControlChannel {
   async #append(completions: readonly Completion[]): Promise<void> {
     for (const completion of completions) this.#s.pending.push({ id: this.#s.nextId++, completion, owner: undefined, deliveredAt: 0 });
     for (const wake of [...this.#s.wakers]) wake();
+    if (completions.length === 0) return;
+    const batch = [...completions];
+    // Later, as a message would arrive: never inside the producer's call.
+    for (const watcher of [...this.#s.watchers]) queueMicrotask(() => watcher(batch));
+  }
+
+  async #watchCompletions(handler: CompletionWatcher): Promise<Unsubscribe> {
+    // One registration per watch, even for the same handler twice.
+    const watcher: CompletionWatcher = (batch) => handler(batch);
+    this.#s.watchers.add(watcher);
+    const stop: Unsubscribe = async () => {
+      this.#s.watchers.delete(watcher);
+      this.#closers.delete(stop);
+    };
+    this.#closers.add(stop);
+    return stop;
   }
 
   async #consume(consumer: string, handler: CompletionHandler, options: ConsumeOptions): Promise<Unsubscribe> {

@@ -85,18 +85,22 @@ test('on a sealed Redis channel nobody can speak for a server without its key', 
   assert.ok(answers.every((a) => a.kind === 'done'));
   assert.equal(intruderCalled, 0);
 
-  // Completions: a forged one is dropped, a genuine one is recorded.
+  // Completions: a forged one is dropped, a genuine one is recorded; watchers hear the genuine
+  // one only (a forged hint would free a slot in a reception's view).
   const recorded: Completion[] = [];
+  const heard: Completion[] = [];
   await reception.completions.consume('reception-1', async (batch) => {
     recorded.push(...batch);
   }, { claimIdleMs: 60_000 });
+  await reception.completions.watch((batch) => heard.push(...batch));
   const forged: Completion = { ticketId: newId(), orderId: newId(), contentId: newId(), serverId: 'cs-1', outcome: 'completed', bytesDelivered: 1, at: Date.now() };
   await plain.completions.append([forged]);
   await assert.rejects(intruder.completions.append([forged]), TypeError);
   const genuine = { ...forged, ticketId: newId() };
   await cs1.completions.append([genuine]);
-  assert.ok(await eventually(() => recorded.length >= 1));
+  assert.ok(await eventually(() => recorded.length >= 1 && heard.length >= 1));
   assert.deepEqual(recorded, [genuine]);
+  assert.deepEqual(heard, [genuine]);
 });
 
 test('a message that opens but is not what this version reads is ignored with an error, never thrown', async (t) => {

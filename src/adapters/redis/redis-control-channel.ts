@@ -4,6 +4,7 @@ import type { Completion } from '../../core/control/messages.js';
 import type {
   CompletionHandler,
   CompletionStream,
+  CompletionWatcher,
   ConsumeOptions,
   ControlAnswer,
   ControlChannel,
@@ -35,6 +36,12 @@ import { processMarker, StoreLossWatch } from './store-loss-watch.js';
 // Redis without persistence loses the stream when it restarts, so a producer keeps what it
 // appended for `resendWindowMs` and appends it again when it finds the store was lost: the
 // receptions record a completion once however often it comes.
+//
+// Watchers: a producer also publishes each completion it appends (the same signed message) on
+// one pub/sub channel, and every watching process hears it: a hint that the slot ended, for
+// the reception that sent the notice when another records the completion. Pub/sub keeps
+// nothing, so a watcher hears only what is published while it listens; completions appended
+// again after a loss are not published again (their slots ended long since).
 
 const GROUP = 'receptions';
 
@@ -83,6 +90,8 @@ export class RedisControlChannel implements ControlChannel {
   #sent: { at: number; completion: Completion }[] = [];
   #subscriber: Promise<Redis> | undefined;
   #replySubscribed: Promise<void> | undefined;
+  readonly #watchers = new Set<CompletionWatcher>();
+  #endedSubscribed: Promise<void> | undefined;
 
   constructor(options: RedisControlChannelOptions) {
     this.#o = options;
@@ -102,6 +111,7 @@ export class RedisControlChannel implements ControlChannel {
     this.completions = {
       append: (completions) => this.#append(completions),
       consume: (consumer, handler, opts) => this.#consume(consumer, handler, opts ?? {}),
+      watch: (handler) => this.#watchCompletions(handler),
     };
   }
 
@@ -180,6 +190,7 @@ export class RedisControlChannel implements ControlChannel {
       sub.on('error', this.#onError);
       sub.on('message', (channel: string, message: string) => {
         if (channel === this.#replyChannel) this.#onReply(message);
+        else if (channel === this.#endedChannel()) this.#onEnded(message);
         else this.#onRequest(channel, message).catch(this.#onError);
       });
       return sub;
@@ -242,7 +253,7 @@ export class RedisControlChannel implements ControlChannel {
 
   async #append(completions: readonly Completion[]): Promise<void> {
     if (completions.length === 0) return;
-    await this.#xadd(completions);
+    await this.#xadd(completions, true);
     const now = this.#o.clock.now();
     for (const completion of completions) this.#sent.push({ at: now, completion });
     const keepFrom = now - (this.#o.resendWindowMs ?? 600_000);
@@ -251,12 +262,14 @@ export class RedisControlChannel implements ControlChannel {
     if (drop > 0) this.#sent = this.#sent.slice(drop);
   }
 
-  async #xadd(completions: readonly Completion[]): Promise<void> {
+  /** Appends to the stream and, when `announce`, publishes each to the watchers as well. */
+  async #xadd(completions: readonly Completion[], announce = false): Promise<void> {
     const pipeline = this.#redis.pipeline();
     const cap = String(this.#o.maxStreamLength ?? 1_000_000);
     for (const c of completions) {
       const wire = sealMessage(this.#o.seal, c.serverId, JSON.stringify(c), 'sign');
       pipeline.xadd(this.#streamKey(), 'MAXLEN', '~', cap, '*', 's', c.serverId, 'c', wire);
+      if (announce) pipeline.publish(this.#endedChannel(), `${c.serverId} ${wire}`);
     }
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([error]) => error !== null);
@@ -270,6 +283,44 @@ export class RedisControlChannel implements ControlChannel {
     } catch (error) {
       this.#onError(error);
     }
+  }
+
+  #endedChannel(): string {
+    return `${this.#p}ctl:ended`;
+  }
+
+  async #watchCompletions(handler: CompletionWatcher): Promise<Unsubscribe> {
+    // One registration per watch, even for the same handler twice.
+    const watcher: CompletionWatcher = (batch) => handler(batch);
+    this.#watchers.add(watcher);
+    try {
+      this.#endedSubscribed ??= (async () => {
+        await (await this.#ensureSubscriber()).subscribe(this.#endedChannel());
+      })().catch((error: unknown) => {
+        this.#endedSubscribed = undefined;
+        throw error;
+      });
+      await this.#endedSubscribed;
+    } catch (error) {
+      this.#watchers.delete(watcher);
+      throw error;
+    }
+    const stop: Unsubscribe = async () => {
+      this.#consumers.delete(stop);
+      if (!this.#watchers.delete(watcher) || this.#watchers.size > 0) return;
+      this.#endedSubscribed = undefined;
+      const sub = await this.#subscriber?.catch(() => undefined);
+      await sub?.unsubscribe(this.#endedChannel()).catch(this.#onError);
+    };
+    this.#consumers.add(stop);
+    return stop;
+  }
+
+  #onEnded(message: string): void {
+    const at = message.indexOf(' ');
+    const completion = at < 0 ? undefined : this.#openSigned(message.slice(0, at), message.slice(at + 1));
+    if (completion === undefined) return;
+    for (const watcher of [...this.#watchers]) watcher([completion]);
   }
 
   async #consume(consumer: string, handler: CompletionHandler, options: ConsumeOptions): Promise<Unsubscribe> {
@@ -387,6 +438,11 @@ export class RedisControlChannel implements ControlChannel {
       else if (fields[i] === 'c') wire = fields[i + 1];
     }
     if (serverId === undefined || wire === undefined) return undefined;
+    return this.#openSigned(serverId, wire);
+  }
+
+  /** A completion signed by `serverId`'s key (when a seal is configured), or undefined. */
+  #openSigned(serverId: string, wire: string): Completion | undefined {
     const payload = openMessage(this.#o.seal, serverId, wire, 'sign');
     if (payload === undefined) {
       this.#onError(new Error(`a completion from ${serverId} failed its seal; dropped`));

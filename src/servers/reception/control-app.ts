@@ -111,6 +111,8 @@ export interface ControlIntake {
   takeReport(report: LoadReport): LoadReportReply;
   /** Ends the order a completion is about. Idempotent: a repeated or late completion changes nothing. */
   recordCompletion(c: Completion): Promise<boolean>;
+  /** Frees, in this reception's view, the slot of a completion another reception records. */
+  noteSlotEnded(c: Completion): void;
 }
 
 export function createControlIntake(deps: Omit<ControlAppDeps, 'files'>): ControlIntake {
@@ -143,6 +145,10 @@ export function createControlIntake(deps: Omit<ControlAppDeps, 'files'>): Contro
       deps.metrics.completions.inc({ outcome: c.outcome });
       deps.waitingRoom.noteCompletion(order, c.at, c.outcome === 'completed');
       return true;
+    },
+    noteSlotEnded(c) {
+      if (!isServerId(c.serverId) || !isUuid(c.ticketId)) return;
+      deps.waitingRoom.noteSlotEnded(c.serverId, c.ticketId, c.outcome === 'completed');
     },
   };
 }

@@ -208,7 +208,8 @@ interface SharedParts {
  * The reception's side of the shared state (docs/scale-out.md, "Wiring"): load reports come from
  * the board, each server is sent its settings (key set, drain) over the channel when its report
  * shows it lacks them, and completions are taken from the channel's stream as this reception's
- * consumer. Returns what stops it all.
+ * consumer, while every completion appended frees its slot in this reception's view. Returns
+ * what stops it all.
  */
 async function wireSharedState(
   shared: SharedParts,
@@ -266,6 +267,11 @@ async function wireSharedState(
   };
   const unsubscribe = await shared.board.subscribe((posted) => onReport(posted.report));
   for (const posted of await shared.board.list()) onReport(posted.report);
+  // Every completion's slot, as soon as it is appended: the consumer group below gives each
+  // completion to one reception only, and the one that sent its notice must hear it too.
+  const stopWatching = await shared.channel.completions.watch((batch) => {
+    for (const c of batch) intake.noteSlotEnded(c);
+  });
   const stopConsuming = await shared.channel.completions.consume(receptionIdOf(deps.config), async (batch) => {
     for (const c of batch) {
       try {
@@ -282,6 +288,7 @@ async function wireSharedState(
   });
   return async () => {
     await unsubscribe();
+    await stopWatching();
     await stopConsuming();
   };
 }

@@ -433,14 +433,26 @@ export class WaitingRoom {
 
   /** A content server reported an order done: learn its service time, and let the line move. */
   noteCompletion(order: OrderRecord, endedAt: number, delivered: boolean): void {
-    if (order.serverId !== null && order.ticketId !== null) {
-      this.#d.servers.noteRelease(order.serverId, order.ticketId);
-      this.#observeReports();
-      this.#turnover.completed(order.ticketId, this.#d.clock.now(), delivered);
-      this.#slotsChangedAt = this.#d.clock.now();
-    }
+    if (order.serverId !== null && order.ticketId !== null) this.#slotEnded(order.serverId, order.ticketId, delivered);
     if (delivered) this.#history.record(endedAt - order.updatedAt);
     this.kick();
+  }
+
+  /**
+   * A ticket's slot ended, heard from a completion that another reception records (the control
+   * channel's watchers): this reception may have sent its notice and still count the slot.
+   * Hearing it twice, or for a ticket this reception never saw, changes nothing.
+   */
+  noteSlotEnded(serverId: string, ticketId: string, delivered: boolean): void {
+    this.#slotEnded(serverId, ticketId, delivered);
+    this.kick();
+  }
+
+  #slotEnded(serverId: string, ticketId: string, delivered: boolean): void {
+    this.#d.servers.noteRelease(serverId, ticketId);
+    this.#observeReports();
+    this.#turnover.completed(ticketId, this.#d.clock.now(), delivered);
+    this.#slotsChangedAt = this.#d.clock.now();
   }
 
   async #content(contentId: string): Promise<ContentRecord> {
