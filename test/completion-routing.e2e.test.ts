@@ -23,6 +23,13 @@ import { waitFor } from './support/wait.js';
 
 const haveNginx = nginxForTests();
 const REPORT_INTERVAL_MS = 20_000;
+/**
+ * Orders placed at each reception. Over Redis the consumer group gives each completion to
+ * whichever reception asks first, so with one order each, each might record its own by chance
+ * and the test pass without the watchers; with 4 each, all 8 falling to their own reception is
+ * unlikely (checked: the Redis case fails every time with the watch switched off).
+ */
+const ORDERS_EACH = 4;
 
 interface ServerStatus {
   readonly serverId: string;
@@ -43,7 +50,7 @@ describe('completions reach the reception that sent the notice, control over HTT
   let item: { id: string; sha256: string };
 
   before(async () => {
-    cluster = await startCluster({ receptions: 2, servers: 1, capacity: 4, env: reportEveryTwentySeconds });
+    cluster = await startCluster({ receptions: 2, servers: 1, capacity: 8, env: reportEveryTwentySeconds });
     item = await addItem(cluster);
   });
   after(() => cluster?.stop());
@@ -64,7 +71,7 @@ describe('completions reach the reception that sent the notice, control over Red
     cluster = await startCluster({
       receptions: 2,
       servers: 1,
-      capacity: 4,
+      capacity: 8,
       databaseUrl: schema.url,
       redisUrl: REDIS_URL,
       env: { ...reportEveryTwentySeconds, TESSERA_REDIS_PREFIX: prefix },
@@ -99,17 +106,22 @@ async function orderAtEach(cluster: Cluster, item: { id: string; sha256: string 
   const placedAt = Date.now();
   await Promise.all(
     receptions.map(async (r) => {
-      const response = await fetch(`http://127.0.0.1:${r.publicPort}/orders`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ contentId: item.id }),
-      });
-      assert.equal(response.status, 201, await response.clone().text());
-      const { ticket } = (await response.json()) as { ticket: { url: string } };
-      assert.equal((await statusSeenBy(r.controlPort, token))?.slotsCounted, 1, r.name);
-      const download = await fetch(ticket.url);
-      assert.equal(download.status, 200);
-      assert.equal(sha256(Buffer.from(await download.arrayBuffer())), item.sha256);
+      const urls: string[] = [];
+      for (let i = 0; i < ORDERS_EACH; i++) {
+        const response = await fetch(`http://127.0.0.1:${r.publicPort}/orders`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ contentId: item.id }),
+        });
+        assert.equal(response.status, 201, await response.clone().text());
+        urls.push(((await response.json()) as { ticket: { url: string } }).ticket.url);
+      }
+      assert.equal((await statusSeenBy(r.controlPort, token))?.slotsCounted, ORDERS_EACH, r.name);
+      for (const url of urls) {
+        const download = await fetch(url);
+        assert.equal(download.status, 200);
+        assert.equal(sha256(Buffer.from(await download.arrayBuffer())), item.sha256);
+      }
     }),
   );
   for (const r of receptions) {

@@ -99,7 +99,17 @@ export class MemoryControlChannel implements ControlChannel {
     if (completions.length === 0) return;
     const batch = [...completions];
     // Later, as a message would arrive: never inside the producer's call.
-    for (const watcher of [...this.#s.watchers]) queueMicrotask(() => watcher(batch));
+    for (const watcher of [...this.#s.watchers]) {
+      queueMicrotask(() => {
+        // As on Redis: a watch stopped before the message arrives hears nothing.
+        if (!this.#s.watchers.has(watcher)) return;
+        try {
+          watcher(batch);
+        } catch {
+          // A watcher must not throw (CompletionWatcher); one that does loses only its hint.
+        }
+      });
+    }
   }
 
   async #watchCompletions(handler: CompletionWatcher): Promise<Unsubscribe> {

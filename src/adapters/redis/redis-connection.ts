@@ -50,6 +50,30 @@ export function openBlockingRedis(url: string, options: BlockingConnectionOption
   });
 }
 
+/**
+ * Resolves once `client` has finished connecting (its handshake and ready check are done);
+ * rejects if it is closed first. A connection for pub/sub must wait for this before its first
+ * SUBSCRIBE: ioredis 5.8.2 and later can send its handshake's CLIENT or INFO after a SUBSCRIBE
+ * issued while connecting, and Redis then refuses them ("Connection in subscriber mode, only
+ * subscriber commands may be used"), failing the subscribe (ioredis issue #2037, fixed in 6.0).
+ * While Redis is down this waits, as a queued command would.
+ */
+export function whenReady(client: Redis): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const onReady = (): void => {
+      client.off('end', onEnd);
+      resolve();
+    };
+    const onEnd = (): void => {
+      client.off('ready', onReady);
+      reject(new Error('the Redis connection was closed before it was ready'));
+    };
+    client.once('ready', onReady);
+    client.once('end', onEnd);
+  });
+}
+
 /** Closes a connection, politely if it is up, at once if not. */
 export async function closeRedis(client: Redis): Promise<void> {
   if (client.status === 'end') return;

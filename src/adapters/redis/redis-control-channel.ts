@@ -16,7 +16,7 @@ import type {
 import type { Unsubscribe } from '../../ports/shared-state-capabilities.js';
 import { openMessage, parseMessage, sealMessage } from './message-seal.js';
 import { DEFAULT_PREFIX, reportError, type RedisAdapterOptions } from './redis-adapter-options.js';
-import { closeRedis, openBlockingRedis, openRedis } from './redis-connection.js';
+import { closeRedis, openBlockingRedis, openRedis, whenReady } from './redis-connection.js';
 import { processMarker, StoreLossWatch } from './store-loss-watch.js';
 
 // The control channel over Redis.
@@ -89,6 +89,8 @@ export class RedisControlChannel implements ControlChannel {
   /** Appended completions kept for resending after a loss, oldest first. */
   #sent: { at: number; completion: Completion }[] = [];
   #subscriber: Promise<Redis> | undefined;
+  /** The subscriber's connection as soon as it is opened: close() drops it even while it is still connecting. */
+  #subConnection: Redis | undefined;
   #replySubscribed: Promise<void> | undefined;
   readonly #watchers = new Set<CompletionWatcher>();
   #endedSubscribed: Promise<void> | undefined;
@@ -166,9 +168,10 @@ export class RedisControlChannel implements ControlChannel {
     for (const stop of [...this.#consumers]) await stop();
     for (const waiting of [...this.#waiting.values()]) waiting.resolve({ kind: 'unanswered', reason: 'unreachable' });
     this.#served.clear();
-    const sub = this.#subscriber ? await this.#subscriber.catch(() => undefined) : undefined;
+    const connection = this.#subConnection;
     this.#subscriber = undefined;
-    if (sub) await closeRedis(sub);
+    this.#subConnection = undefined;
+    if (connection) await closeRedis(connection);
     await closeRedis(this.#redis);
   }
 
@@ -185,16 +188,25 @@ export class RedisControlChannel implements ControlChannel {
   }
 
   #ensureSubscriber(): Promise<Redis> {
-    this.#subscriber ??= Promise.resolve().then(() => {
+    this.#subscriber ??= (async () => {
       const sub = openBlockingRedis(this.#o.url, { name: 'tessera-control-sub' });
+      this.#subConnection = sub;
       sub.on('error', this.#onError);
       sub.on('message', (channel: string, message: string) => {
         if (channel === this.#replyChannel) this.#onReply(message);
         else if (channel === this.#endedChannel()) this.#onEnded(message);
         else this.#onRequest(channel, message).catch(this.#onError);
       });
+      try {
+        // Not one SUBSCRIBE before the handshake is done (whenReady).
+        await whenReady(sub);
+      } catch (error) {
+        this.#subscriber = undefined;
+        if (this.#subConnection === sub) this.#subConnection = undefined;
+        throw error;
+      }
       return sub;
-    });
+    })();
     return this.#subscriber;
   }
 
@@ -253,7 +265,8 @@ export class RedisControlChannel implements ControlChannel {
 
   async #append(completions: readonly Completion[]): Promise<void> {
     if (completions.length === 0) return;
-    await this.#xadd(completions, true);
+    const wires = await this.#xadd(completions);
+    this.#announceEnded(completions, wires);
     const now = this.#o.clock.now();
     for (const completion of completions) this.#sent.push({ at: now, completion });
     const keepFrom = now - (this.#o.resendWindowMs ?? 600_000);
@@ -262,18 +275,33 @@ export class RedisControlChannel implements ControlChannel {
     if (drop > 0) this.#sent = this.#sent.slice(drop);
   }
 
-  /** Appends to the stream and, when `announce`, publishes each to the watchers as well. */
-  async #xadd(completions: readonly Completion[], announce = false): Promise<void> {
+  /** Appends to the stream; returns each completion's signed message. */
+  async #xadd(completions: readonly Completion[]): Promise<string[]> {
     const pipeline = this.#redis.pipeline();
     const cap = String(this.#o.maxStreamLength ?? 1_000_000);
-    for (const c of completions) {
-      const wire = sealMessage(this.#o.seal, c.serverId, JSON.stringify(c), 'sign');
-      pipeline.xadd(this.#streamKey(), 'MAXLEN', '~', cap, '*', 's', c.serverId, 'c', wire);
-      if (announce) pipeline.publish(this.#endedChannel(), `${c.serverId} ${wire}`);
-    }
+    const wires = completions.map((c) => sealMessage(this.#o.seal, c.serverId, JSON.stringify(c), 'sign'));
+    completions.forEach((c, i) => pipeline.xadd(this.#streamKey(), 'MAXLEN', '~', cap, '*', 's', c.serverId, 'c', wires[i] as string));
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([error]) => error !== null);
     if (failed?.[0]) throw failed[0];
+    return wires;
+  }
+
+  /**
+   * Tells the watchers, once the completions are safely in the stream. Best effort and apart
+   * from the append: a hint that cannot be published must not make the append fail (the
+   * producer would append again) nor hold it up.
+   */
+  #announceEnded(completions: readonly Completion[], wires: readonly string[]): void {
+    const pipeline = this.#redis.pipeline();
+    completions.forEach((c, i) => pipeline.publish(this.#endedChannel(), `${c.serverId} ${wires[i] as string}`));
+    pipeline.exec().then(
+      (results) => {
+        const failed = (results ?? []).find(([error]) => error !== null);
+        if (failed?.[0]) this.#onError(failed[0]);
+      },
+      this.#onError,
+    );
   }
 
   async #resend(): Promise<void> {
@@ -305,12 +333,12 @@ export class RedisControlChannel implements ControlChannel {
       this.#watchers.delete(watcher);
       throw error;
     }
+    // Stopping only forgets the watcher: the subscription stays until close() drops the
+    // connection. An UNSUBSCRIBE would wait for Redis, so a reception stopping while Redis is
+    // down would never finish stopping; and a watch begun meanwhile could lose the channel.
     const stop: Unsubscribe = async () => {
       this.#consumers.delete(stop);
-      if (!this.#watchers.delete(watcher) || this.#watchers.size > 0) return;
-      this.#endedSubscribed = undefined;
-      const sub = await this.#subscriber?.catch(() => undefined);
-      await sub?.unsubscribe(this.#endedChannel()).catch(this.#onError);
+      this.#watchers.delete(watcher);
     };
     this.#consumers.add(stop);
     return stop;
@@ -320,7 +348,13 @@ export class RedisControlChannel implements ControlChannel {
     const at = message.indexOf(' ');
     const completion = at < 0 ? undefined : this.#openSigned(message.slice(0, at), message.slice(at + 1));
     if (completion === undefined) return;
-    for (const watcher of [...this.#watchers]) watcher([completion]);
+    for (const watcher of [...this.#watchers]) {
+      try {
+        watcher([completion]);
+      } catch (error) {
+        this.#onError(error);
+      }
+    }
   }
 
   async #consume(consumer: string, handler: CompletionHandler, options: ConsumeOptions): Promise<Unsubscribe> {

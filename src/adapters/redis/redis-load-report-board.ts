@@ -5,7 +5,7 @@ import type { LoadReportBoard, PostedReport, ReportListener } from '../../ports/
 import type { LostListener, SharedStateCapabilities, Unsubscribe } from '../../ports/shared-state-capabilities.js';
 import { openMessage, parseMessage, sealMessage } from './message-seal.js';
 import { DEFAULT_PREFIX, reportError, type RedisAdapterOptions } from './redis-adapter-options.js';
-import { closeRedis, openBlockingRedis, openRedis } from './redis-connection.js';
+import { closeRedis, openBlockingRedis, openRedis, whenReady } from './redis-connection.js';
 import { RedisScript } from './redis-script.js';
 import { processMarker, StoreLossWatch } from './store-loss-watch.js';
 
@@ -49,6 +49,8 @@ export class RedisLoadReportBoard implements LoadReportBoard {
   readonly #onError: (error: unknown) => void;
   readonly #listeners = new Set<ReportListener>();
   #subscriber: Promise<Redis> | undefined;
+  /** The subscriber's connection as soon as it is opened: close() drops it even while it is still connecting. */
+  #subConnection: Redis | undefined;
 
   constructor(options: RedisAdapterOptions) {
     this.#o = options;
@@ -125,22 +127,25 @@ export class RedisLoadReportBoard implements LoadReportBoard {
   async close(): Promise<void> {
     this.#watch.stop();
     this.#listeners.clear();
-    const subscriber = this.#subscriber;
+    const connection = this.#subConnection;
     this.#subscriber = undefined;
-    const sub = subscriber ? await subscriber.catch(() => undefined) : undefined;
-    if (sub) await closeRedis(sub);
+    this.#subConnection = undefined;
+    if (connection) await closeRedis(connection);
     await closeRedis(this.#redis);
   }
 
   #ensureSubscriber(): Promise<Redis> {
     this.#subscriber ??= (async () => {
       const sub = openBlockingRedis(this.#o.url, { name: 'tessera-board-sub' });
+      this.#subConnection = sub;
       sub.on('error', this.#onError);
       sub.on('message', (_channel: string, message: string) => this.#announce(message));
       try {
+        await whenReady(sub);
         await sub.subscribe(this.#channel());
       } catch (error) {
         this.#subscriber = undefined;
+        if (this.#subConnection === sub) this.#subConnection = undefined;
         await closeRedis(sub);
         throw error;
       }

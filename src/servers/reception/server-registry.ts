@@ -63,8 +63,9 @@ export interface ServerView {
 
 /**
  * A selection candidate (src/core/selection/candidate.ts) with the registry's own count beside
- * it: `slotsTaken` is the report plus this reception's notices since, less its completions
- * since (full after a refusal), which the waiting room reads to count free slots.
+ * it: `slotsTaken` is the report plus this reception's notices since, less the completions it
+ * heard of since (its own; with Redis, any reception's: the channel's watchers), full after a
+ * refusal; the waiting room reads it to count free slots.
  */
 export interface RegistryCandidate extends Candidate {
   readonly slotsTaken: number;
