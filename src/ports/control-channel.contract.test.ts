@@ -215,6 +215,16 @@ const cases: Readonly<Record<string, (s: ContractSpace<ControlChannel>) => Promi
     await sleep(50);
     assert.equal(heard[0]?.length, sent.length);
   },
+  async 'a watcher hears one append as one batch'(s) {
+    const server = s.open();
+    const batches: Completion[][] = [];
+    await s.open().completions.watch((batch) => batches.push([...batch]));
+    const sent = Array.from({ length: 3 }, (_, i) => completion('cs-1', i));
+    await server.completions.append(sent);
+    assert.ok(await eventually(() => batches.length >= 1));
+    await sleep(50);
+    assert.deepEqual(batches, [sent]);
+  },
   async 'a watcher hears only what is appended after its watch is in place'(s) {
     const server = s.open();
     const early = completion('cs-1', 1);

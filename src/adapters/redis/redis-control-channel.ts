@@ -37,9 +37,10 @@ import { processMarker, StoreLossWatch } from './store-loss-watch.js';
 // appended for `resendWindowMs` and appends it again when it finds the store was lost: the
 // receptions record a completion once however often it comes.
 //
-// Watchers: a producer also publishes each completion it appends (the same signed message) on
-// one pub/sub channel, and every watching process hears it: a hint that the slot ended, for
-// the reception that sent the notice when another records the completion. Pub/sub keeps
+// Watchers: a producer also publishes what it appends (the same signed messages, one pub/sub
+// message per append and server) on one channel, and every watching process hears it: a hint
+// that the slots ended, for the reception that sent a notice when another records the
+// completion. Pub/sub keeps
 // nothing, so a watcher hears only what is published while it listens; completions appended
 // again after a loss are not published again (their slots ended long since).
 
@@ -293,8 +294,16 @@ export class RedisControlChannel implements ControlChannel {
    * producer would append again) nor hold it up.
    */
   #announceEnded(completions: readonly Completion[], wires: readonly string[]): void {
+    // One message per server (an append is one content server's batch): each watcher hears the
+    // batch at once, not one message per completion.
+    const byServer = new Map<string, string[]>();
+    completions.forEach((c, i) => {
+      const part = byServer.get(c.serverId);
+      if (part) part.push(wires[i] as string);
+      else byServer.set(c.serverId, [wires[i] as string]);
+    });
     const pipeline = this.#redis.pipeline();
-    completions.forEach((c, i) => pipeline.publish(this.#endedChannel(), `${c.serverId} ${wires[i] as string}`));
+    for (const [serverId, signed] of byServer) pipeline.publish(this.#endedChannel(), `${serverId} ${JSON.stringify(signed)}`);
     pipeline.exec().then(
       (results) => {
         const failed = (results ?? []).find(([error]) => error !== null);
@@ -344,13 +353,30 @@ export class RedisControlChannel implements ControlChannel {
     return stop;
   }
 
+  /** `<serverId> <JSON array of that server's signed completions>` (#announceEnded). */
   #onEnded(message: string): void {
     const at = message.indexOf(' ');
-    const completion = at < 0 ? undefined : this.#openSigned(message.slice(0, at), message.slice(at + 1));
-    if (completion === undefined) return;
+    if (at < 0) return;
+    const serverId = message.slice(0, at);
+    let signed: unknown;
+    try {
+      signed = JSON.parse(message.slice(at + 1));
+    } catch {
+      signed = undefined;
+    }
+    if (!Array.isArray(signed)) {
+      this.#onError(new Error(`a completion hint from ${serverId.slice(0, 40)} is not a list; ignored`));
+      return;
+    }
+    const batch: Completion[] = [];
+    for (const wire of signed) {
+      const completion = typeof wire === 'string' ? this.#openSigned(serverId, wire) : undefined;
+      if (completion !== undefined) batch.push(completion);
+    }
+    if (batch.length === 0) return;
     for (const watcher of [...this.#watchers]) {
       try {
-        watcher([completion]);
+        watcher(batch);
       } catch (error) {
         this.#onError(error);
       }

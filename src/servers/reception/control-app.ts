@@ -111,8 +111,8 @@ export interface ControlIntake {
   takeReport(report: LoadReport): LoadReportReply;
   /** Ends the order a completion is about. Idempotent: a repeated or late completion changes nothing. */
   recordCompletion(c: Completion): Promise<boolean>;
-  /** Frees, in this reception's view, the slot of a completion another reception records. */
-  noteSlotEnded(c: Completion): void;
+  /** Frees, in this reception's view, the slots of completions another reception may record. */
+  noteSlotsEnded(batch: readonly Completion[]): void;
 }
 
 export function createControlIntake(deps: Omit<ControlAppDeps, 'files'>): ControlIntake {
@@ -146,9 +146,10 @@ export function createControlIntake(deps: Omit<ControlAppDeps, 'files'>): Contro
       deps.waitingRoom.noteCompletion(order, c.at, c.outcome === 'completed');
       return true;
     },
-    noteSlotEnded(c) {
-      if (!isServerId(c.serverId) || !isUuid(c.ticketId)) return;
-      deps.waitingRoom.noteSlotEnded(c.serverId, c.ticketId, c.outcome === 'completed');
+    noteSlotsEnded(batch) {
+      deps.waitingRoom.noteSlotsEnded(
+        batch.filter((c) => isServerId(c.serverId) && isUuid(c.ticketId)).map((c) => ({ serverId: c.serverId, ticketId: c.ticketId, delivered: c.outcome === 'completed' })),
+      );
     },
   };
 }

@@ -269,9 +269,7 @@ async function wireSharedState(
   for (const posted of await shared.board.list()) onReport(posted.report);
   // Every completion's slot, as soon as it is appended: the consumer group below gives each
   // completion to one reception only, and the one that sent its notice must hear it too.
-  const stopWatching = await shared.channel.completions.watch((batch) => {
-    for (const c of batch) intake.noteSlotEnded(c);
-  });
+  const stopWatching = await shared.channel.completions.watch((batch) => intake.noteSlotsEnded(batch));
   const stopConsuming = await shared.channel.completions.consume(receptionIdOf(deps.config), async (batch) => {
     for (const c of batch) {
       try {

@@ -439,12 +439,13 @@ export class WaitingRoom {
   }
 
   /**
-   * A ticket's slot ended, heard from a completion that another reception records (the control
-   * channel's watchers): this reception may have sent its notice and still count the slot.
-   * Hearing it twice, or for a ticket this reception never saw, changes nothing.
+   * Tickets' slots ended, heard from completions that any reception may record (the control
+   * channel's watchers): this reception may have sent their notices and still count the slots.
+   * Hearing one twice, or of a ticket this reception never saw, changes nothing.
    */
-  noteSlotEnded(serverId: string, ticketId: string, delivered: boolean): void {
-    this.#slotEnded(serverId, ticketId, delivered);
+  noteSlotsEnded(ended: readonly { readonly serverId: string; readonly ticketId: string; readonly delivered: boolean }[]): void {
+    if (ended.length === 0) return;
+    for (const e of ended) this.#slotEnded(e.serverId, e.ticketId, e.delivered);
     this.kick();
   }
 
